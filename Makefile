@@ -1,0 +1,42 @@
+# Tally: the two commands of the README are `make demo` and `make test`; both install what is
+# missing first (tools/deps.sh), then build.
+PRESET ?= ci
+DEMO_PRESET ?= release
+BUILD_DIR = build/$(PRESET)
+
+.PHONY: all deps build test demo bench format lint clean
+
+all: build
+
+deps:
+	@tools/deps.sh
+
+build: deps
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build --preset $(PRESET)
+
+test: build
+	ctest --preset $(PRESET)
+
+demo: deps
+	@cmake --preset $(DEMO_PRESET) >/dev/null
+	@cmake --build --preset $(DEMO_PRESET) --target tally
+	@echo
+	@echo "Tally demo: http://127.0.0.1:8080/healthz  (Ctrl-C stops it)"
+	@echo
+	build/$(DEMO_PRESET)/src/tally serve --config config/demo.toml
+
+bench: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release
+	@echo "no benchmarks yet: they arrive with the engine issue"
+
+format:
+	@git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc' 'tests/*.h' 'tests/*.cc' | xargs -r clang-format -i
+
+lint: build
+	@tools/check_style.sh
+	@git ls-files 'src/*.cc' | xargs -r clang-tidy -p $(BUILD_DIR) --quiet
+
+clean:
+	rm -rf build

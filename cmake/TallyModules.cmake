@@ -1,0 +1,63 @@
+# Module graph of DESIGN.md §2. A module may link only the modules listed for it here; any other
+# arrow is a configure-time error, so the architecture cannot erode silently.
+# tools/check_style.sh applies the same table to #include lines.
+set(TALLY_ALLOWED_common "")
+set(TALLY_ALLOWED_config "common")
+set(TALLY_ALLOWED_stats "common")
+set(TALLY_ALLOWED_events "common;stats")
+set(TALLY_ALLOWED_storage "common")
+set(TALLY_ALLOWED_bayeux "common")
+set(TALLY_ALLOWED_api "common;stats;events;bayeux;auth")
+set(TALLY_ALLOWED_auth "common;config")
+set(TALLY_ALLOWED_net "common")
+set(TALLY_ALLOWED_sim "common;events;stats")
+set(TALLY_ALLOWED_server "common;config;stats;events;storage;bayeux;api;auth;net;sim")
+
+# tally_module(<name> SOURCES ... [DEPS <modules>] [EXTERNAL <targets>])
+# Creates the static library tally_<name> with src/ as include root.
+function(tally_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS;EXTERNAL" ${ARGN})
+  if(NOT DEFINED TALLY_ALLOWED_${name})
+    message(FATAL_ERROR "tally_module(${name}): not a module of DESIGN.md §2")
+  endif()
+  set(libs "")
+  foreach(dep IN LISTS M_DEPS)
+    if(NOT dep IN_LIST TALLY_ALLOWED_${name})
+      message(FATAL_ERROR "module '${name}' may not depend on '${dep}' (DESIGN.md §2); "
+                          "allowed: ${TALLY_ALLOWED_${name}}")
+    endif()
+    list(APPEND libs tally_${dep})
+  endforeach()
+  add_library(tally_${name} STATIC ${M_SOURCES})
+  target_include_directories(tally_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(tally_${name} PUBLIC ${libs} ${M_EXTERNAL})
+  tally_warnings(tally_${name})
+endfunction()
+
+# tally_add_test(<name> SOURCES ... LIBS ...): one gtest binary, registered with CTest.
+function(tally_add_test name)
+  if(NOT TALLY_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  tally_warnings(${name})
+  add_test(NAME ${name} COMMAND ${name} --gtest_brief=1)
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "TALLY_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+# tally_add_bench(<name> SOURCES ... LIBS ...): a Google Benchmark binary; CTest runs it once,
+# briefly, as a smoke test so that it cannot rot (timings are never asserted).
+function(tally_add_bench name)
+  if(NOT TALLY_BUILD_BENCHMARKS)
+    return()
+  endif()
+  cmake_parse_arguments(B "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${B_SOURCES})
+  target_link_libraries(${name} PRIVATE ${B_LIBS} benchmark::benchmark)
+  tally_warnings(${name})
+  if(TALLY_BUILD_TESTS)
+    add_test(NAME ${name}_smoke COMMAND ${name} --benchmark_min_time=0.01)
+  endif()
+endfunction()

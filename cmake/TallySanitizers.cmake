@@ -1,0 +1,10 @@
+# TALLY_SANITIZE=address adds ASan+UBSan, TALLY_SANITIZE=thread adds TSan, to every target.
+if(TALLY_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(TALLY_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT TALLY_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "TALLY_SANITIZE must be empty, 'address' or 'thread', not '${TALLY_SANITIZE}'")
+endif()

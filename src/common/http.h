@@ -1,0 +1,93 @@
+// Transport-neutral HTTP messages: what the net layer hands to handlers and what handlers give
+// back. Keeps Beast/Asio out of every module but net and server.
+// Threading: plain values; no shared state.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/errc.h"
+
+namespace tally {
+
+enum class HttpMethod { kGet, kHead, kPost, kPut, kDelete, kPatch, kOptions, kOther };
+
+[[nodiscard]] std::string_view HttpMethodName(HttpMethod m);
+
+struct HttpRequest {
+  HttpMethod method = HttpMethod::kGet;
+  std::string target;  // as received: path plus optional "?query"
+  std::string path;    // percent-decoded path, no query
+  std::string query;   // raw query string without '?'
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote;  // peer address "ip:port"
+  bool tls = false;
+
+  // First header with this (lower-case) name, or empty.
+  [[nodiscard]] std::string_view Header(std::string_view lower_name) const;
+  [[nodiscard]] bool HasHeader(std::string_view lower_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (e.g. Set-Cookie)
+  std::string body;
+  bool close = false;  // ask the transport to close the connection after this response
+};
+
+// Values captured from `{name}` segments of a route pattern.
+struct RouteParams {
+  std::vector<std::pair<std::string, std::string>> values;
+  [[nodiscard]] std::string_view Get(std::string_view name) const;
+};
+
+// The way a handler answers. Copyable; the first Send() delivers the response to the connection
+// (from any thread), later calls are ignored. If every copy is dropped without a Send(), the
+// client gets a 500, so a forgotten path cannot hang a connection.
+class Responder final {
+ public:
+  using Deliver = std::function<void(HttpResponse&&)>;
+  Responder() = default;
+  explicit Responder(Deliver deliver);
+  void Send(HttpResponse&& response) const;
+  [[nodiscard]] bool Sent() const;
+
+ private:
+  struct State {
+    explicit State(Deliver d) : deliver(std::move(d)) {}
+    ~State();
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+    std::atomic<bool> sent{false};
+    Deliver deliver;
+  };
+  std::shared_ptr<State> state_;
+};
+
+// A request handler. May answer inline or later (e.g. a held long-poll), from any thread.
+using HttpHandler =
+    std::function<void(HttpRequest& request, const RouteParams& params, Responder responder)>;
+
+// `{"status":{"code":N,"message":"…"},"path":"…"}` with the HTTP status of `code` (DESIGN.md §5).
+[[nodiscard]] HttpResponse ErrorResponse(int http_status, std::string_view message,
+                                         std::string_view path);
+[[nodiscard]] HttpResponse ErrorResponse(const Error& error, std::string_view path);
+[[nodiscard]] HttpResponse TextResponse(int status, std::string body,
+                                        std::string content_type = "text/plain; charset=utf-8");
+
+// Percent-decodes `in` ('+' becomes a space when `plus_is_space`); false on a bad escape.
+[[nodiscard]] bool PercentDecode(std::string_view in, std::string& out, bool plus_is_space);
+
+// Splits an application/x-www-form-urlencoded string (also a URL query) into decoded pairs,
+// keeping repeated keys in order. Pairs with bad escapes are reported through `ok`.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query,
+                                                                          bool* ok = nullptr);
+
+}  // namespace tally

@@ -1,0 +1,244 @@
+#include "config/config.h"
+
+#include <toml++/toml.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+namespace tally::config {
+namespace {
+
+// Walks one TOML table: each getter marks its key as known, Finish() reports the unknown ones.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix, const std::string& file,
+              std::vector<ConfigError>& errors)
+      : table_(table), prefix_(std::move(prefix)), file_(file), errors_(errors) {}
+
+  template <typename Int>
+  void Integer(const std::string& key, Int& out, std::int64_t min, std::int64_t max) {
+    const toml::node* node = Take(key);
+    if (node == nullptr) return;
+    const auto* v = node->as_integer();
+    if (v == nullptr) {
+      Error(*node, key, fmt::format("expected an integer, got {}", TypeName(*node)));
+      return;
+    }
+    const std::int64_t value = v->get();
+    if (value < min || value > max) {
+      Error(*node, key, fmt::format("{} is out of range [{}, {}]", value, min, max));
+      return;
+    }
+    out = static_cast<Int>(value);
+  }
+
+  void Millis(const std::string& key, std::chrono::milliseconds& out, std::int64_t min,
+              std::int64_t max) {
+    std::int64_t ms = out.count();
+    Integer(key, ms, min, max);
+    out = std::chrono::milliseconds(ms);
+  }
+
+  void String(const std::string& key, std::string& out,
+              const std::function<std::string(const std::string&)>& validate = nullptr) {
+    const toml::node* node = Take(key);
+    if (node == nullptr) return;
+    const auto* v = node->as_string();
+    if (v == nullptr) {
+      Error(*node, key, fmt::format("expected a string, got {}", TypeName(*node)));
+      return;
+    }
+    if (validate) {
+      const std::string problem = validate(v->get());
+      if (!problem.empty()) {
+        Error(*node, key, problem);
+        return;
+      }
+    }
+    out = v->get();
+  }
+
+  // Calls `read` with a reader for the sub-table `key`, if present.
+  void Table(const std::string& key, const std::function<void(TableReader&)>& read) {
+    const toml::node* node = Take(key);
+    if (node == nullptr) return;
+    const auto* t = node->as_table();
+    if (t == nullptr) {
+      Error(*node, key, fmt::format("expected a table, got {}", TypeName(*node)));
+      return;
+    }
+    TableReader sub(*t, Path(key), file_, errors_);
+    read(sub);
+    sub.Finish();
+  }
+
+  void Finish() {
+    for (const auto& [k, node] : table_) {
+      (void)node;
+      const std::string key(k.str());
+      if (known_.count(key) == 0) {
+        // Point at the key itself, not at its value.
+        errors_.push_back(ConfigError{file_, static_cast<int>(k.source().begin.line),
+                                      static_cast<int>(k.source().begin.column), Path(key),
+                                      "unknown key"});
+      }
+    }
+  }
+
+  void Error(const toml::node& node, const std::string& key, std::string message) {
+    const auto& src = node.source();
+    errors_.push_back(ConfigError{file_, static_cast<int>(src.begin.line),
+                                  static_cast<int>(src.begin.column), Path(key),
+                                  std::move(message)});
+  }
+
+ private:
+  const toml::node* Take(const std::string& key) {
+    known_.insert(key);
+    return table_.get(key);
+  }
+
+  std::string Path(const std::string& key) const {
+    return prefix_.empty() ? key : prefix_ + "." + key;
+  }
+
+  static std::string TypeName(const toml::node& node) {
+    switch (node.type()) {
+      case toml::node_type::string: return "a string";
+      case toml::node_type::integer: return "an integer";
+      case toml::node_type::floating_point: return "a float";
+      case toml::node_type::boolean: return "a boolean";
+      case toml::node_type::array: return "an array";
+      case toml::node_type::table: return "a table";
+      default: return "a date/time";
+    }
+  }
+
+  const toml::table& table_;
+  std::string prefix_;
+  const std::string& file_;
+  std::vector<ConfigError>& errors_;
+  std::set<std::string> known_;
+};
+
+std::string ValidateListen(const std::string& v) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (!SplitHostPort(v, host, port)) return "expected \"host:port\", e.g. \"127.0.0.1:8080\"";
+  return "";
+}
+
+void ReadServer(TableReader& r, ServerConfig& s) {
+  r.String("listen", s.listen, ValidateListen);
+  r.Integer("io_threads", s.io_threads, 1, 256);
+  r.Integer("max_body_bytes", s.max_body_bytes, 1024, std::int64_t{1} << 34);
+  r.Integer("max_header_bytes", s.max_header_bytes, 1024, 1 << 20);
+  r.Integer("max_connections", s.max_connections, 1, 1 << 24);
+  r.Integer("max_requests_per_connection", s.max_requests_per_connection, 0,
+            std::numeric_limits<std::uint32_t>::max());
+  r.Millis("header_timeout_ms", s.header_timeout, 10, 3'600'000);
+  r.Millis("body_timeout_ms", s.body_timeout, 10, 3'600'000);
+  r.Millis("idle_timeout_ms", s.idle_timeout, 10, 86'400'000);
+  r.Millis("write_timeout_ms", s.write_timeout, 10, 3'600'000);
+  r.Millis("shutdown_grace_ms", s.shutdown_grace, 0, 3'600'000);
+}
+
+void ReadLog(TableReader& r, LogConfig& l) {
+  std::string level;
+  r.String("level", level, [](const std::string& v) -> std::string {
+    log::Level tmp;
+    return log::ParseLevel(v, tmp) ? "" : "expected one of trace, debug, info, warn, error, off";
+  });
+  if (!level.empty()) (void)log::ParseLevel(level, l.level);
+  std::string format;
+  r.String("format", format, [](const std::string& v) -> std::string {
+    log::Format tmp;
+    return log::ParseFormat(v, tmp) ? "" : "expected \"text\" or \"json\"";
+  });
+  if (!format.empty()) (void)log::ParseFormat(format, l.format);
+}
+
+LoadResult FromTable(const toml::table& root, const std::string& name) {
+  LoadResult result;
+  Config cfg;
+  cfg.source = name;
+  TableReader r(root, "", name, result.errors);
+  r.Table("server", [&](TableReader& t) { ReadServer(t, cfg.server); });
+  r.Table("log", [&](TableReader& t) { ReadLog(t, cfg.log); });
+  r.Finish();
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                   });
+  if (result.errors.empty()) result.config = std::move(cfg);
+  return result;
+}
+
+}  // namespace
+
+std::string ConfigError::ToString() const {
+  if (line > 0) {
+    return fmt::format("{}:{}:{}: {}{}{}", file, line, column, key, key.empty() ? "" : ": ",
+                       message);
+  }
+  return fmt::format("{}: {}{}{}", file, key, key.empty() ? "" : ": ", message);
+}
+
+LoadResult LoadString(const std::string& text, const std::string& name) {
+  // Debian's toml++ is built with exceptions: a syntax error arrives as toml::parse_error.
+  try {
+    const toml::table root = toml::parse(text, name);
+    return FromTable(root, name);
+  } catch (const toml::parse_error& err) {
+    LoadResult r;
+    r.errors.push_back(ConfigError{name, static_cast<int>(err.source().begin.line),
+                                   static_cast<int>(err.source().begin.column), "",
+                                   std::string(err.description())});
+    return r;
+  }
+}
+
+LoadResult LoadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back(ConfigError{path, 0, 0, "", "cannot open file"});
+    return r;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return LoadString(ss.str(), path);
+}
+
+bool SplitHostPort(const std::string& text, std::string& host, std::uint16_t& port) {
+  size_t colon;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string::npos) return false;
+    host = text.substr(0, colon);
+  }
+  if (host.empty()) return false;
+  const std::string p = text.substr(colon + 1);
+  unsigned value = 0;
+  const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || ptr != p.data() + p.size() || p.empty() || value > 65535) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+}  // namespace tally::config

@@ -1,0 +1,48 @@
+// tally: the command line. `serve`, `check-config`, `version`.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "config/config.h"
+#include "server/server.h"
+#include "server/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Tally: a real-time contact-center statistics server (Genesys Statistics API v3)"};
+  app.require_subcommand(1);
+
+  std::string config_path;
+  std::string listen;
+  auto* serve = app.add_subcommand("serve", "Run the server");
+  serve->add_option("--config,-c", config_path, "Configuration file (TOML)")->required();
+  serve->add_option("--listen", listen, "Listen address ADDR:PORT (overrides server.listen)");
+
+  std::string check_path;
+  auto* check = app.add_subcommand("check-config", "Validate a configuration file");
+  check->add_option("file", check_path, "Configuration file (TOML)")->required();
+
+  auto* version = app.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*version) {
+    std::printf("tally %s\n", tally::server::kVersion);
+    return 0;
+  }
+  if (*check) {
+    const auto loaded = tally::config::LoadFile(check_path);
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    if (!loaded.errors.empty()) return 1;
+    std::printf("%s: ok\n", check_path.c_str());
+    return 0;
+  }
+  const auto loaded = tally::config::LoadFile(config_path);
+  if (!loaded.errors.empty()) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    return 1;
+  }
+  tally::server::RunOptions options;
+  if (!listen.empty()) options.listen = listen;
+  return tally::server::Run(*loaded.config, options);
+}

@@ -1,0 +1,418 @@
+#include "net/http_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "common/log.h"
+
+namespace tally::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+HttpMethod FromBeast(http::verb v) {
+  switch (v) {
+    case http::verb::get: return HttpMethod::kGet;
+    case http::verb::head: return HttpMethod::kHead;
+    case http::verb::post: return HttpMethod::kPost;
+    case http::verb::put: return HttpMethod::kPut;
+    case http::verb::delete_: return HttpMethod::kDelete;
+    case http::verb::patch: return HttpMethod::kPatch;
+    case http::verb::options: return HttpMethod::kOptions;
+    default: return HttpMethod::kOther;
+  }
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// What the connection coroutine waits on while a handler works (possibly on another thread).
+struct PendingResponse {
+  explicit PendingResponse(const asio::any_io_executor& ex) : timer(ex) {
+    timer.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer timer;
+  std::optional<HttpResponse> response;
+};
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  // One per connection; the stream lives here so Shutdown() can reach it via a weak_ptr.
+  struct Connection {
+    explicit Connection(tcp::socket&& socket) : stream(std::move(socket)) {}
+    beast::tcp_stream stream;
+    bool idle = true;  // waiting for a request (touched only on the connection's strand)
+  };
+
+  Impl(asio::io_context& io, HttpServerOptions opts, const Router& r, RequestObserver obs)
+      : ioc(io), options(std::move(opts)), router(r), observer(std::move(obs)), acceptor(io) {}
+
+  asio::io_context& ioc;
+  HttpServerOptions options;
+  const Router& router;
+  RequestObserver observer;
+  tcp::acceptor acceptor;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> open{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> timed_out{0};
+
+  std::mutex mu;  // guards the fields below
+  std::uint64_t next_id = 0;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
+  std::function<void()> on_drained;
+
+  asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> Serve(std::shared_ptr<Connection> conn, std::uint64_t id);
+  asio::awaitable<HttpResponse> Dispatch(http::request<http::string_body>& req,
+                                         const std::string& remote, std::string& route);
+  void Forget(std::uint64_t id);
+};
+
+asio::awaitable<void> HttpServer::Impl::AcceptLoop() {
+  auto self = shared_from_this();
+  while (!stopping.load()) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kUseTuple);
+    if (ec) {
+      if (stopping.load() || ec == asio::error::operation_aborted) break;
+      TALLY_LOG_WARN("accept failed: {}", ec.message());
+      // Out of descriptors and similar: back off briefly instead of spinning.
+      asio::steady_timer pause(ioc, std::chrono::milliseconds(50));
+      co_await pause.async_wait(kUseTuple);
+      continue;
+    }
+    if (open.load() >= options.max_connections) {
+      rejected.fetch_add(1);
+      beast::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    accepted.fetch_add(1);
+    open.fetch_add(1);
+    auto conn = std::make_shared<Connection>(std::move(socket));
+    std::uint64_t id;
+    {
+      std::lock_guard lock(mu);
+      id = next_id++;
+      connections.emplace(id, conn);
+    }
+    auto ex = conn->stream.get_executor();
+    asio::co_spawn(ex, Serve(std::move(conn), id), asio::detached);
+  }
+}
+
+void HttpServer::Impl::Forget(std::uint64_t id) {
+  std::function<void()> drained;
+  {
+    std::lock_guard lock(mu);
+    connections.erase(id);
+    if (stopping.load() && connections.empty() && on_drained) drained = std::move(on_drained);
+  }
+  open.fetch_sub(1);
+  if (drained) drained();
+}
+
+asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::string_body>& req,
+                                                         const std::string& remote,
+                                                         std::string& route) {
+  HttpRequest request;
+  request.method = FromBeast(req.method());
+  request.target = std::string(req.target());
+  const std::string_view target = req.target();
+  const size_t q = target.find('?');
+  const std::string_view raw_path = target.substr(0, q);
+  if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
+  if (raw_path.empty() || raw_path.front() != '/' ||
+      !PercentDecode(raw_path, request.path, false)) {
+    co_return ErrorResponse(400, "malformed request target", raw_path);
+  }
+  request.remote = remote;
+  for (const auto& field : req) {
+    request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
+  }
+  request.body = std::move(req.body());
+
+  Router::Match match = router.Find(request.method, request.path);
+  if (match.handler == nullptr) {
+    if (match.error == Errc::kMethodNotAllowed) {
+      HttpResponse r = ErrorResponse(405,
+                                     "method " + std::string(HttpMethodName(request.method)) +
+                                         " not allowed on " + request.path,
+                                     request.path);
+      r.headers.emplace_back("Allow", match.allow);
+      co_return r;
+    }
+    co_return ErrorResponse(404, "no such path: " + request.path, request.path);
+  }
+  route.assign(match.pattern);
+
+  auto ex = co_await asio::this_coro::executor;
+  auto pending = std::make_shared<PendingResponse>(ex);
+  Responder responder([pending, ex](HttpResponse&& response) {
+    // The handler may answer from any thread; hand the response to the connection's strand.
+    asio::post(ex, [pending, r = std::move(response)]() mutable {
+      pending->response = std::move(r);
+      pending->timer.cancel();
+    });
+  });
+  try {
+    (*match.handler)(request, match.params, std::move(responder));
+  } catch (const std::exception& e) {
+    TALLY_LOG_ERROR("handler for {} threw: {}", match.pattern, e.what());
+    co_return ErrorResponse(500, "internal error", request.path);
+  }
+  while (!pending->response) {
+    co_await pending->timer.async_wait(kUseTuple);
+  }
+  co_return std::move(*pending->response);
+}
+
+asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, std::uint64_t id) {
+  auto self = shared_from_this();
+  beast::tcp_stream& stream = conn->stream;
+  std::string remote;
+  {
+    beast::error_code ec;
+    const auto ep = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  beast::flat_buffer buffer(options.max_header_bytes + 4096);
+  std::uint32_t served = 0;
+  try {
+    for (;;) {
+      conn->idle = true;
+      if (stopping.load()) break;
+      // Wait for the first byte of the next request under the idle (or header) deadline.
+      if (buffer.size() == 0) {
+        stream.expires_after(served == 0 ? options.header_timeout : options.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUseTuple);
+        if (ec) {
+          if (ec == beast::error::timeout) timed_out.fetch_add(1);
+          break;
+        }
+        buffer.commit(n);
+      }
+      conn->idle = false;
+      const auto started = std::chrono::steady_clock::now();
+
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(options.max_header_bytes);
+      parser.body_limit(options.max_body_bytes);
+      stream.expires_after(options.header_timeout);
+      auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+      (void)hn;
+      std::optional<HttpResponse> early;  // an answer decided before the body was read
+      bool must_close = false;
+      if (hec) {
+        if (hec == beast::error::timeout) {
+          timed_out.fetch_add(1);
+          break;
+        }
+        if (hec == http::error::end_of_stream || hec == asio::error::eof ||
+            hec == asio::error::connection_reset || hec == asio::error::operation_aborted) {
+          break;
+        }
+        if (hec == http::error::body_limit) {  // Content-Length over the limit
+          early = ErrorResponse(413,
+                                "request body is larger than the limit of " +
+                                    std::to_string(options.max_body_bytes) + " bytes",
+                                std::string(parser.get().target()));
+        } else if (hec == http::error::header_limit) {
+          early = ErrorResponse(431,
+                                "request header is larger than the limit of " +
+                                    std::to_string(options.max_header_bytes) + " bytes",
+                                "");
+        } else {
+          early = ErrorResponse(400, "malformed HTTP request: " + hec.message(), "");
+        }
+        must_close = true;
+      } else if (parser.content_length() && *parser.content_length() > options.max_body_bytes) {
+        early = ErrorResponse(413,
+                              "request body of " + std::to_string(*parser.content_length()) +
+                                  " bytes is larger than the limit of " +
+                                  std::to_string(options.max_body_bytes) + " bytes",
+                              std::string(parser.get().target()));
+        must_close = true;
+      }
+
+      HttpResponse response;
+      std::string route;
+      HttpMethod method = HttpMethod::kOther;
+      unsigned version = 11;
+      bool keep_alive = false;
+      if (early) {
+        response = std::move(*early);
+      } else {
+        auto& head = parser.get();
+        method = FromBeast(head.method());
+        version = head.version();
+        if (beast::iequals(head[http::field::expect], "100-continue")) {
+          http::response<http::empty_body> cont{http::status::continue_, version};
+          stream.expires_after(options.write_timeout);
+          auto [cec, cn] = co_await http::async_write(stream, cont, kUseTuple);
+          (void)cn;
+          if (cec) break;
+        }
+        stream.expires_after(options.body_timeout);
+        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+        (void)bn;
+        if (bec == http::error::body_limit) {
+          response = ErrorResponse(413,
+                                   "request body is larger than the limit of " +
+                                       std::to_string(options.max_body_bytes) + " bytes",
+                                   std::string(parser.get().target()));
+          must_close = true;
+        } else if (bec) {
+          if (bec == beast::error::timeout) timed_out.fetch_add(1);
+          break;
+        } else {
+          auto req = parser.release();
+          keep_alive = req.keep_alive();
+          stream.expires_never();  // the handler may hold the request (long-poll)
+          response = co_await Dispatch(req, remote, route);
+        }
+      }
+
+      ++served;
+      if (response.close || must_close || stopping.load() ||
+          (options.max_requests_per_connection != 0 &&
+           served >= options.max_requests_per_connection)) {
+        keep_alive = false;
+      }
+      http::response<http::string_body> res{static_cast<http::status>(response.status), version};
+      res.set(http::field::server, "tally");
+      if (!response.content_type.empty()) res.set(http::field::content_type, response.content_type);
+      for (auto& [name, value] : response.headers) res.insert(name, value);
+      res.body() = std::move(response.body);
+      res.keep_alive(keep_alive);
+      res.prepare_payload();
+      if (method == HttpMethod::kHead) res.body().clear();  // length stays that of the GET
+      stream.expires_after(options.write_timeout);
+      auto [wec, wn] = co_await http::async_write(stream, res, kUseTuple);
+      (void)wn;
+      if (observer) {
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        observer(route, method, response.status, secs);
+      }
+      if (wec) break;
+      if (must_close) {
+        // Lingering close: stop sending, then drain what the client is still sending (briefly)
+        // so the kernel does not answer it with a reset that would eat our error response.
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.expires_after(std::chrono::milliseconds(1000));
+        std::size_t drained = 0;
+        while (drained < (std::size_t{4} << 20)) {
+          char sink[8192];
+          auto [dec, dn] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+          if (dec) break;
+          drained += dn;
+        }
+        break;
+      }
+      if (!keep_alive) break;
+    }
+  } catch (const std::exception& e) {
+    TALLY_LOG_ERROR("connection {} failed: {}", remote, e.what());
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.socket().close(ignored);
+  Forget(id);
+}
+
+HttpServer::HttpServer(asio::io_context& ioc, HttpServerOptions options, const Router& router,
+                       RequestObserver observer)
+    : impl_(std::make_shared<Impl>(ioc, std::move(options), router, std::move(observer))) {}
+
+HttpServer::~HttpServer() = default;
+
+Result<std::uint16_t> HttpServer::Listen() {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(impl_->options.host, ec);
+  if (ec) {
+    return Fail(Errc::kInvalidArgument, "bad listen address '" + impl_->options.host + "'");
+  }
+  const tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acc = impl_->acceptor;
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Fail(Errc::kUnavailable, "cannot listen on " + impl_->options.host + ":" +
+                                        std::to_string(impl_->options.port) + ": " + ec.message());
+  }
+  const std::uint16_t port = acc.local_endpoint().port();
+  asio::co_spawn(impl_->ioc, impl_->AcceptLoop(), asio::detached);
+  return port;
+}
+
+void HttpServer::Shutdown(std::function<void()> on_drained) {
+  auto impl = impl_;
+  asio::post(impl->ioc, [impl, on_drained = std::move(on_drained)]() mutable {
+    impl->stopping.store(true);
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    std::vector<std::shared_ptr<Impl::Connection>> live;
+    {
+      std::lock_guard lock(impl->mu);
+      for (auto& [id, weak] : impl->connections) {
+        if (auto c = weak.lock()) live.push_back(std::move(c));
+      }
+      if (impl->connections.empty()) {
+        if (on_drained) asio::post(impl->ioc, std::move(on_drained));
+        return;
+      }
+      impl->on_drained = std::move(on_drained);
+    }
+    // Idle connections are closed now; busy ones close after their response.
+    for (auto& c : live) {
+      asio::post(c->stream.get_executor(), [c] {
+        if (c->idle) c->stream.cancel();
+      });
+    }
+  });
+}
+
+HttpServerStats HttpServer::Stats() const {
+  return HttpServerStats{impl_->open.load(), impl_->accepted.load(), impl_->rejected.load(),
+                         impl_->timed_out.load()};
+}
+
+}  // namespace tally::net

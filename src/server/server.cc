@@ -1,0 +1,144 @@
+#include "server/server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "net/http_server.h"
+#include "net/router.h"
+#include "server/version.h"
+
+namespace tally::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+const std::vector<double> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                             0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                             1,      2.5,     5,      10,    30};
+
+}  // namespace
+
+int Run(const config::Config& config, const RunOptions& options) {
+  log::Init(config.log.level, config.log.format);
+
+  net::HttpServerOptions http_options;
+  const std::string listen = options.listen.value_or(config.server.listen);
+  if (!config::SplitHostPort(listen, http_options.host, http_options.port)) {
+    TALLY_LOG_ERROR("bad listen address '{}': expected host:port", listen);
+    return 2;
+  }
+  http_options.max_body_bytes = config.server.max_body_bytes;
+  http_options.max_header_bytes = config.server.max_header_bytes;
+  http_options.max_connections = config.server.max_connections;
+  http_options.max_requests_per_connection = config.server.max_requests_per_connection;
+  http_options.header_timeout = config.server.header_timeout;
+  http_options.body_timeout = config.server.body_timeout;
+  http_options.idle_timeout = config.server.idle_timeout;
+  http_options.write_timeout = config.server.write_timeout;
+
+  MetricsRegistry metrics;
+  std::atomic<bool> ready{false};
+
+  net::Router router;
+  router.Add(HttpMethod::kGet, "/healthz", [](HttpRequest&, const RouteParams&, Responder r) {
+    r.Send(TextResponse(200, "ok\n"));
+  });
+  router.Add(HttpMethod::kGet, "/readyz", [&ready](HttpRequest&, const RouteParams&, Responder r) {
+    if (ready.load()) {
+      r.Send(TextResponse(200, "ready\n"));
+    } else {
+      r.Send(TextResponse(503, "not ready: recovering\n"));
+    }
+  });
+  router.Add(HttpMethod::kGet, "/metrics",
+             [&metrics](HttpRequest&, const RouteParams&, Responder r) {
+               r.Send(TextResponse(200, metrics.RenderPrometheus(),
+                                   "text/plain; version=0.0.4; charset=utf-8"));
+             });
+
+  auto observer = [&metrics](std::string_view route, HttpMethod method, int status,
+                             double seconds) {
+    const std::string route_label = route.empty() ? "unmatched" : std::string(route);
+    metrics
+        .GetCounter("tally_http_requests_total", "HTTP requests answered, by route and status",
+                    {{"route", route_label},
+                     {"method", std::string(HttpMethodName(method))},
+                     {"status", std::to_string(status)}})
+        .Inc();
+    metrics
+        .GetHistogram("tally_http_request_duration_seconds",
+                      "Time from the first byte of a request to its response being written",
+                      kLatencyBuckets, {{"route", route_label}})
+        .Observe(seconds);
+  };
+
+  asio::io_context ioc(config.server.io_threads);
+  net::HttpServer http(ioc, http_options, router, observer);
+
+  metrics.AddGauge("tally_http_open_connections", "Open HTTP connections",
+                   [&http] { return static_cast<double>(http.Stats().open_connections); });
+  metrics.AddCounterFunction(
+      "tally_http_connections_accepted_total", "HTTP connections accepted",
+      [&http] { return static_cast<double>(http.Stats().accepted_connections); });
+  metrics.AddCounterFunction(
+      "tally_http_connections_rejected_total", "HTTP connections refused over max_connections",
+      [&http] { return static_cast<double>(http.Stats().rejected_connections); });
+  metrics.AddCounterFunction(
+      "tally_http_connections_timed_out_total",
+      "HTTP connections closed because a header, body, idle or write deadline passed",
+      [&http] { return static_cast<double>(http.Stats().timed_out_connections); });
+  metrics.AddGauge("process_resident_memory_bytes", "Resident memory of the process",
+                   [] { return static_cast<double>(ProcessRssBytes()); });
+  metrics.AddGauge("tally_ready", "1 once recovery is done and the sources are up",
+                   [&ready] { return ready.load() ? 1.0 : 0.0; });
+  metrics.AddGauge("tally_build_info", "Build information", [] { return 1.0; },
+                   {{"version", kVersion}});
+
+  const auto port = http.Listen();
+  if (!port) {
+    TALLY_LOG_ERROR("{}", port.error().message);
+    return 1;
+  }
+  TALLY_LOG_INFO("tally {} listening on http://{}:{} ({} I/O threads)", kVersion, http_options.host,
+                 *port, config.server.io_threads);
+
+  // Nothing to recover yet: the server is ready as soon as it listens.
+  ready.store(true);
+
+  asio::steady_timer grace(ioc);
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    TALLY_LOG_INFO("signal {} received: draining connections (grace {} ms)", signo,
+                   config.server.shutdown_grace.count());
+    ready.store(false);
+    grace.expires_after(config.server.shutdown_grace);
+    grace.async_wait([&](const boost::system::error_code& gec) {
+      if (gec) return;  // drained in time
+      TALLY_LOG_WARN("shutdown grace expired with {} connections open; closing them",
+                     http.Stats().open_connections);
+      ioc.stop();
+    });
+    http.Shutdown([&grace] { grace.cancel(); });
+  });
+
+  std::vector<std::thread> threads;
+  for (int i = 1; i < config.server.io_threads; ++i) {
+    threads.emplace_back([&ioc] { ioc.run(); });
+  }
+  ioc.run();
+  for (auto& t : threads) t.join();
+  TALLY_LOG_INFO("tally stopped");
+  return 0;
+}
+
+}  // namespace tally::server

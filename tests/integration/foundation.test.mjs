@@ -1,0 +1,176 @@
+// Foundation: the real binary on port 0 — health, metrics, errors, limits, timeouts, shutdown, CLI.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import http from 'node:http';
+import path from 'node:path';
+import {
+  startTally, runTally, writeConfig, rawExchange, metricsText, metricValue, SOURCE_DIR,
+} from './lib/tally.mjs';
+
+const CONFIG = `
+[server]
+io_threads = 2
+max_body_bytes = 1024
+max_header_bytes = 2048
+header_timeout_ms = 300
+idle_timeout_ms = 5000
+shutdown_grace_ms = 5000
+[log]
+level = "info"
+`;
+
+describe('HTTP server', () => {
+  let tally;
+  before(async () => { tally = await startTally({ config: CONFIG }); });
+  after(async () => { await tally.stop(); });
+
+  test('GET /healthz answers 200', async () => {
+    const res = await fetch(`${tally.url}/healthz`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'ok\n');
+  });
+
+  test('GET /readyz answers 200 once started', async () => {
+    const res = await fetch(`${tally.url}/readyz`);
+    assert.equal(res.status, 200);
+  });
+
+  test('unknown path is a 404 with the JSON error envelope', async () => {
+    const res = await fetch(`${tally.url}/no/such/path`);
+    assert.equal(res.status, 404);
+    assert.match(res.headers.get('content-type'), /application\/json/);
+    const body = await res.json();
+    assert.equal(body.status.code, 404);
+    assert.match(body.status.message, /no such path: \/no\/such\/path/);
+    assert.equal(body.path, '/no/such/path');
+  });
+
+  test('known path with the wrong method is a 405 with Allow', async () => {
+    const res = await fetch(`${tally.url}/healthz`, { method: 'DELETE' });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('allow'), 'GET');
+  });
+
+  test('an oversized body is refused with 413 naming the limit', async () => {
+    const body = 'x'.repeat(5000);
+    const { status, text } = await new Promise((resolve, reject) => {
+      const req = http.request(`${tally.url}/healthz`, { method: 'POST', headers: { 'content-length': body.length } }, (res) => {
+        let t = '';
+        res.on('data', (d) => (t += d));
+        res.on('end', () => resolve({ status: res.statusCode, text: t }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(status, 413);
+    assert.match(JSON.parse(text).status.message, /larger than the limit of 1024 bytes/);
+  });
+
+  test('an oversized chunked body is refused with 413 too', async () => {
+    const chunk = 'y'.repeat(900);
+    const raw = `POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n` +
+      `${chunk.length.toString(16)}\r\n${chunk}\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n`;
+    const answer = await rawExchange(tally.port, raw);
+    assert.match(answer, /^HTTP\/1\.1 413 /);
+  });
+
+  test('an oversized header is refused with 431', async () => {
+    const raw = `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'z'.repeat(4000)}\r\n\r\n`;
+    const answer = await rawExchange(tally.port, raw);
+    assert.match(answer, /^HTTP\/1\.1 431 /);
+  });
+
+  test('garbage is answered 400 and the server keeps serving', async () => {
+    const answer = await rawExchange(tally.port, 'THIS IS NOT HTTP\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.equal((await fetch(`${tally.url}/healthz`)).status, 200);
+  });
+
+  test('keep-alive serves pipelined requests in order', async () => {
+    const one = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    const last = 'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const answer = await rawExchange(tally.port, one + one + last);
+    const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]);
+    assert.deepEqual(statuses, ['200', '200', '200']);
+    assert.ok(answer.lastIndexOf('ready') > answer.lastIndexOf('ok'));
+  });
+
+  test('a client that never finishes its header is disconnected; others are served meanwhile', async () => {
+    const before_ = metricValue(await metricsText(tally.url), 'tally_http_connections_timed_out_total');
+    const socket = net.connect(tally.port, '127.0.0.1');
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.on('error', () => {});
+    socket.write('GET /healthz HTTP/1.1\r\nHost: slow\r\n');  // and never the blank line
+    assert.equal((await fetch(`${tally.url}/healthz`)).status, 200);
+    await closed;  // the server hangs up on the slow client (header_timeout_ms = 300)
+    const after_ = metricValue(await metricsText(tally.url), 'tally_http_connections_timed_out_total');
+    assert.ok(after_ >= before_ + 1, `timed-out counter ${before_} -> ${after_}`);
+  });
+
+  test('/metrics reports requests by route and status, latency, connections and RSS', async () => {
+    await fetch(`${tally.url}/healthz`);
+    await fetch(`${tally.url}/nope`);
+    const text = await metricsText(tally.url);
+    assert.ok(metricValue(text, 'tally_http_requests_total{route="/healthz",method="GET",status="200"}') >= 1);
+    assert.ok(metricValue(text, 'tally_http_requests_total{route="unmatched",method="GET",status="404"}') >= 1);
+    assert.ok(metricValue(text, 'tally_http_request_duration_seconds_count{route="/healthz"}') >= 1);
+    assert.ok(metricValue(text, 'tally_http_open_connections') >= 1);
+    assert.ok(metricValue(text, 'process_resident_memory_bytes') > 1_000_000);
+    assert.match(text, /# TYPE tally_http_request_duration_seconds histogram/);
+  });
+});
+
+describe('shutdown', () => {
+  test('SIGTERM closes idle keep-alive connections and exits 0', async () => {
+    const tally = await startTally({ config: CONFIG.replace('header_timeout_ms = 300', 'header_timeout_ms = 10000') });
+    // An idle keep-alive connection must not hold the shutdown.
+    const socket = net.connect(tally.port, '127.0.0.1');
+    socket.on('error', () => {});
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    await new Promise((resolve) => socket.on('connect', resolve));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((resolve) => socket.once('data', resolve));
+    const { code, signal } = await tally.stop('SIGTERM');
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    await closed;
+    assert.match(tally.output(), /tally stopped/);
+  });
+});
+
+describe('command line', () => {
+  test('check-config accepts the shipped demo config', () => {
+    const r = runTally(['check-config', path.join(SOURCE_DIR, 'config/demo.toml')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /ok/);
+  });
+
+  test('check-config names the line of a typo\'d key and exits 1', () => {
+    const file = writeConfig('[server]\nlisten = "127.0.0.1:8080"\nio_thraeds = 2\n');
+    const r = runTally(['check-config', file]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /tally\.toml:3:1: server\.io_thraeds: unknown key/);
+  });
+
+  test('serve refuses an invalid config with exit 1', () => {
+    const file = writeConfig('[server]\nio_threads = "many"\n');
+    const r = runTally(['serve', '--config', file]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /server\.io_threads: expected an integer/);
+  });
+
+  test('version prints the version', () => {
+    const r = runTally(['version']);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /^tally \d+\.\d+\.\d+/);
+  });
+
+  test('--help works on every subcommand', () => {
+    for (const args of [['--help'], ['serve', '--help'], ['check-config', '--help'], ['version', '--help']]) {
+      const r = runTally(args);
+      assert.equal(r.status, 0, args.join(' '));
+      assert.match(r.stdout, /Usage|usage/);
+    }
+  });
+});

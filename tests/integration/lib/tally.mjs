@@ -1,0 +1,87 @@
+// Starts the real tally binary on port 0 and tells the test where it listens.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+
+export const TALLY_BIN = process.env.TALLY_BIN;
+export const SOURCE_DIR = process.env.TALLY_SOURCE_DIR ?? path.resolve(import.meta.dirname ?? '.', '../../..');
+if (!TALLY_BIN) throw new Error('TALLY_BIN must point at the tally binary (ctest sets it)');
+
+export function tempDir(prefix = 'tally-test-') {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+export function writeConfig(text) {
+  const file = path.join(tempDir(), 'tally.toml');
+  writeFileSync(file, text);
+  return file;
+}
+
+export function runTally(args) {
+  return spawnSync(TALLY_BIN, args, { encoding: 'utf8', timeout: 30_000 });
+}
+
+// Starts `tally serve` and resolves once it logs its listening address.
+export async function startTally({ config = '', extraArgs = [] } = {}) {
+  const file = writeConfig(config);
+  const proc = spawn(TALLY_BIN, ['serve', '--config', file, '--listen', '127.0.0.1:0', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tally did not start:\n${output}`)), 30_000);
+    const onData = (chunk) => {
+      output += chunk;
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`tally exited with ${code} before listening:\n${output}`));
+    });
+  });
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    output: () => output,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+// Sends raw bytes and collects everything the server answers until it closes the connection.
+export function rawExchange(port, bytes, { endAfterWrite = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    socket.on('data', (d) => (data += d));
+    socket.on('error', (e) => (e.code === 'ECONNRESET' ? resolve(data) : reject(e)));
+    socket.on('close', () => resolve(data));
+    socket.write(bytes, () => endAfterWrite && socket.end());
+  });
+}
+
+export async function metricsText(url) {
+  const res = await fetch(`${url}/metrics`);
+  return res.text();
+}
+
+// Value of one sample line in Prometheus text (exact name{labels}), or undefined.
+export function metricValue(text, sample) {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(sample + ' ')) return Number(line.slice(sample.length + 1));
+  }
+  return undefined;
+}
