@@ -1,0 +1,1721 @@
+#include "stats/engine.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <optional>
+#include <queue>
+#include <unordered_map>
+
+#include "stats/definition.h"
+#include "stats/statistic.h"
+
+namespace tally::stats {
+
+bool StatValue::SameAs(const StatValue& o) const {
+  return number == o.number && int_value == o.int_value && string_value == o.string_value;
+}
+
+namespace {
+
+constexpr std::uint64_t kDnUnit = 1ull << 40;
+constexpr std::uint64_t kAgentUnit = 2ull << 40;
+constexpr std::uint64_t kPlaceUnit = 3ull << 40;
+constexpr std::uint64_t kGroupUnit = 4ull << 40;
+
+std::string FormatNumber(double v) {
+  if (std::fabs(v - std::round(v)) < 1e-9) {
+    return std::to_string(static_cast<long long>(std::llround(v)));
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  std::string s(buf);
+  while (!s.empty() && s.back() == '0') s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+Action CallAction(CallType t) {
+  switch (t) {
+    case CallType::kInbound: return Action::kCallInbound;
+    case CallType::kOutbound: return Action::kCallOutbound;
+    case CallType::kInternal: return Action::kCallInternal;
+    case CallType::kConsult: return Action::kCallConsult;
+    case CallType::kUnknown: return Action::kCallUnknown;
+  }
+  return Action::kCallUnknown;
+}
+
+std::string DnKey(std::string_view id, std::string_view default_switch) {
+  if (id.find('@') != std::string_view::npos) return std::string(id);
+  return std::string(id) + "@" + std::string(default_switch);
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  struct Instance;
+
+  struct Node {
+    ObjectType type = ObjectType::kAgent;
+    std::string id;
+    int index = -1;
+    std::array<std::vector<Instance*>, 5> listeners;
+    std::vector<std::unique_ptr<Instance>> catalog;  // by catalog index; null if not applicable
+  };
+
+  struct Tenant;
+
+  struct Instance {
+    Instance(std::shared_ptr<const Definition> def, TimeMs created, Tenant* t, Node* n)
+        : stat(std::move(def), created), tenant(t), node(n) {}
+    Statistic stat;
+    Tenant* tenant;
+    Node* node;
+    std::vector<std::uint64_t> subs;
+    bool dirty = false;
+  };
+
+  struct ActionRec {
+    std::uint64_t key = 0;
+    Action kind = Action::kLoggedIn;
+    TimeMs start = 0;
+    AttributesPtr attrs;
+    int agent = -1;  // agent logged in on the DN when the action started
+  };
+
+  enum class CallState { kDialing, kRinging, kEstablished };
+  struct Call {
+    std::string conn;
+    CallState state = CallState::kRinging;
+    CallType type = CallType::kUnknown;
+    ActionRec main;                 // dialing / ringing / established action
+    std::optional<ActionRec> hold;  // CallOnHold while held
+    TimeMs ring_start = 0;
+    TimeMs established = 0;
+    AttributesPtr attrs;
+  };
+
+  struct Dn {
+    Node node;
+    std::string number;
+    std::string switch_id;
+    int place = -1;
+    int agent = -1;
+    bool monitored = true;
+    TimeMs last_event = 0;
+    std::optional<ActionRec> logged_in;
+    std::optional<ActionRec> mode;  // WaitForNextCall / NotReadyForNextCall / AfterCallWork
+    std::optional<ActionRec> hook;  // OffHook / OnHook
+    std::vector<Call> calls;
+    Status status = Status::kMonitored;
+    TimeMs status_start = 0;
+    AttributesPtr status_attrs;
+  };
+
+  struct Agent {
+    Node node;
+    std::vector<int> dns;  // logged-in DNs
+    std::vector<int> groups;
+    Status status = Status::kLoggedOut;
+    TimeMs status_start = 0;
+    AttributesPtr status_attrs;
+  };
+
+  struct Place {
+    Node node;
+    std::vector<int> dns;
+    std::vector<int> groups;
+    Status status = Status::kLoggedOut;
+    TimeMs status_start = 0;
+    AttributesPtr status_attrs;
+  };
+
+  struct Group {
+    Node node;
+    std::vector<int> members;
+    std::array<int, 24> counts{};
+    Status status = Status::kLoggedOut;
+    TimeMs status_start = 0;
+  };
+
+  struct Queue {
+    Node node;
+    std::string number;
+    std::string switch_id;
+    std::vector<int> groups;
+    bool monitored = true;
+    TimeMs last_event = 0;
+    std::unordered_map<std::string, ActionRec> waiting;  // conn → CallWait
+  };
+
+  struct PendingAnswer {
+    int queue = -1;
+    TimeMs entered = 0;
+  };
+
+  struct Tenant {
+    std::string name;
+    const date::time_zone* zone = nullptr;
+    Node node;
+    std::vector<std::unique_ptr<Dn>> dns;
+    std::vector<std::unique_ptr<Agent>> agents;
+    std::vector<std::unique_ptr<Place>> places;
+    std::vector<std::unique_ptr<Group>> groups;
+    std::vector<std::unique_ptr<Queue>> queues;
+    std::unordered_map<std::string, int> dn_by_key, agent_by_id, place_by_id, queue_by_key;
+    std::map<std::pair<int, std::string>, int> group_by_name;  // (type, name)
+    std::unordered_map<std::string, std::vector<std::string>> queue_keys_by_number;
+    std::unordered_map<std::string, std::vector<std::string>> dn_keys_by_number;
+    std::unordered_map<std::string, std::vector<int>> conn_dns;
+    std::unordered_map<std::string, PendingAnswer> pending_answers;
+    std::vector<std::shared_ptr<const Definition>> catalog_defs;  // parsed in the tenant's zone
+    std::uint64_t next_key = 1;
+  };
+
+  struct Subscriber {
+    std::uint64_t handle = 0;
+    Instance* inst = nullptr;
+    std::unique_ptr<Instance> owned;  // ad-hoc statistics
+    NotificationMode mode = NotificationMode::kImmediate;
+    std::int64_t frequency_ms = 10'000;
+    double insensitivity = 0;
+    bool sent = false;
+    StatValue last;
+  };
+
+  struct Timer {
+    TimeMs time;
+    std::uint64_t seq;
+    std::uint64_t handle;
+    bool periodic;
+    bool operator>(const Timer& o) const { return time != o.time ? time > o.time : seq > o.seq; }
+  };
+
+  std::vector<CatalogEntry> catalog;
+  std::vector<std::unique_ptr<Tenant>> tenants;
+  std::unordered_map<std::string, Tenant*> tenant_by_name;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Subscriber>> subs;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
+  std::vector<Instance*> dirty;
+  std::vector<Notification>* out = nullptr;
+  TimeMs now = 0;
+  std::uint64_t next_handle = 1;
+  std::uint64_t next_seq = 0;
+  EngineCounters counters;
+
+  // ---------------------------------------------------------------- objects
+
+  Tenant& GetOrCreateTenant(const std::string& name, TimeMs t) {
+    auto it = tenant_by_name.find(name);
+    if (it != tenant_by_name.end()) return *it->second;
+    auto tenant = std::make_unique<Tenant>();
+    tenant->name = name;
+    tenant->node.type = ObjectType::kTenant;
+    tenant->node.id = name;
+    Tenant* raw = tenant.get();
+    tenants.push_back(std::move(tenant));
+    tenant_by_name[name] = raw;
+    ParseCatalogFor(*raw);
+    InstantiateCatalog(*raw, raw->node, t);
+    return *raw;
+  }
+
+  void ParseCatalogFor(Tenant& T) {
+    T.catalog_defs.clear();
+    for (const CatalogEntry& e : catalog) {
+      auto def = ParseDefinition(e.fields, T.zone);
+      // Validated in SetCatalog already; a zone cannot make it fail.
+      T.catalog_defs.push_back(def ? std::make_shared<const Definition>(std::move(*def)) : nullptr);
+    }
+  }
+
+  static bool AppliesTo(const Definition& def, ObjectType type) {
+    if (!def.objects.empty() &&
+        std::find(def.objects.begin(), def.objects.end(), type) == def.objects.end()) {
+      return false;
+    }
+    return static_cast<bool>(CheckApplicable(def, type));
+  }
+
+  void InstantiateCatalog(Tenant& T, Node& node, TimeMs t) {
+    node.catalog.resize(T.catalog_defs.size());
+    for (size_t i = 0; i < T.catalog_defs.size(); ++i) {
+      const auto& def = T.catalog_defs[i];
+      if (!def || !AppliesTo(*def, node.type)) continue;
+      node.catalog[i] = std::make_unique<Instance>(def, t, &T, &node);
+      Register(*node.catalog[i], t);
+      ++counters.catalog_statistics;
+    }
+  }
+
+  void Register(Instance& inst, TimeMs t) {
+    inst.node->listeners[static_cast<int>(inst.stat.Def().subject)].push_back(&inst);
+    Replay(inst, t);
+  }
+
+  void Unregister(Instance& inst) {
+    auto& list = inst.node->listeners[static_cast<int>(inst.stat.Def().subject)];
+    list.erase(std::remove(list.begin(), list.end(), &inst), list.end());
+    dirty.erase(std::remove(dirty.begin(), dirty.end(), &inst), dirty.end());
+  }
+
+  Dn& GetOrCreateDn(Tenant& T, const std::string& number, const std::string& sw, TimeMs t) {
+    const std::string key = number + "@" + sw;
+    auto it = T.dn_by_key.find(key);
+    if (it != T.dn_by_key.end()) return *T.dns[it->second];
+    auto dn = std::make_unique<Dn>();
+    dn->number = number;
+    dn->switch_id = sw;
+    dn->node.type = ObjectType::kRegDN;
+    dn->node.id = key;
+    dn->node.index = static_cast<int>(T.dns.size());
+    dn->status_start = t;
+    T.dn_by_key[key] = dn->node.index;
+    T.dn_keys_by_number[number].push_back(key);
+    T.dns.push_back(std::move(dn));
+    Dn& d = *T.dns.back();
+    ++counters.objects;
+    InstantiateCatalog(T, d.node, t);
+    // The tenant sees a new DN unit.
+    EmitStatus(T.node, Subject::kDNStatus, kDnUnit | d.node.index, {},
+               {true, d.status, d.status_start, nullptr}, t);
+    return d;
+  }
+
+  Agent& GetOrCreateAgent(Tenant& T, const std::string& id, TimeMs t) {
+    auto it = T.agent_by_id.find(id);
+    if (it != T.agent_by_id.end()) return *T.agents[it->second];
+    auto a = std::make_unique<Agent>();
+    a->node.type = ObjectType::kAgent;
+    a->node.id = id;
+    a->node.index = static_cast<int>(T.agents.size());
+    a->status_start = t;
+    T.agent_by_id[id] = a->node.index;
+    T.agents.push_back(std::move(a));
+    Agent& ag = *T.agents.back();
+    ++counters.objects;
+    InstantiateCatalog(T, ag.node, t);
+    EmitStatus(T.node, Subject::kAgentStatus, kAgentUnit | ag.node.index, {},
+               {true, ag.status, ag.status_start, nullptr}, t);
+    return ag;
+  }
+
+  Place& GetOrCreatePlace(Tenant& T, const std::string& id, TimeMs t) {
+    auto it = T.place_by_id.find(id);
+    if (it != T.place_by_id.end()) return *T.places[it->second];
+    auto p = std::make_unique<Place>();
+    p->node.type = ObjectType::kPlace;
+    p->node.id = id;
+    p->node.index = static_cast<int>(T.places.size());
+    p->status_start = t;
+    T.place_by_id[id] = p->node.index;
+    T.places.push_back(std::move(p));
+    Place& pl = *T.places.back();
+    ++counters.objects;
+    InstantiateCatalog(T, pl.node, t);
+    EmitStatus(T.node, Subject::kPlaceStatus, kPlaceUnit | pl.node.index, {},
+               {true, pl.status, pl.status_start, nullptr}, t);
+    return pl;
+  }
+
+  Queue& GetOrCreateQueue(Tenant& T, const std::string& number, const std::string& sw,
+                          ObjectType type, TimeMs t) {
+    const std::string key = number + "@" + sw;
+    auto it = T.queue_by_key.find(key);
+    if (it != T.queue_by_key.end()) return *T.queues[it->second];
+    auto q = std::make_unique<Queue>();
+    q->number = number;
+    q->switch_id = sw;
+    q->node.type = type;
+    q->node.id = key;
+    q->node.index = static_cast<int>(T.queues.size());
+    T.queue_by_key[key] = q->node.index;
+    T.queue_keys_by_number[number].push_back(key);
+    T.queues.push_back(std::move(q));
+    Queue& qu = *T.queues.back();
+    ++counters.objects;
+    InstantiateCatalog(T, qu.node, t);
+    return qu;
+  }
+
+  // The caller instantiates the group's catalog once its members are in (InstantiateCatalog).
+  Group& GetOrCreateGroup(Tenant& T, ObjectType type, const std::string& name, TimeMs t) {
+    const auto key = std::make_pair(static_cast<int>(type), name);
+    auto it = T.group_by_name.find(key);
+    if (it != T.group_by_name.end()) return *T.groups[it->second];
+    auto g = std::make_unique<Group>();
+    g->node.type = type;
+    g->node.id = name;
+    g->node.index = static_cast<int>(T.groups.size());
+    g->status_start = t;
+    T.group_by_name[key] = g->node.index;
+    T.groups.push_back(std::move(g));
+    Group& gr = *T.groups.back();
+    ++counters.objects;
+    (void)t;
+    return gr;
+  }
+
+  static std::pair<std::string, std::string> SplitDn(const std::string& id) {
+    const size_t at = id.find('@');
+    if (at == std::string::npos) return {id, "default"};
+    return {id.substr(0, at), id.substr(at + 1)};
+  }
+
+  // Resolves "8001" or "8001@Switch" among known keys.
+  static const int* FindByNumber(
+      const std::unordered_map<std::string, int>& by_key,
+      const std::unordered_map<std::string, std::vector<std::string>>& by_number,
+      const std::string& id) {
+    auto it = by_key.find(id);
+    if (it != by_key.end()) return &it->second;
+    if (id.find('@') == std::string::npos) {
+      it = by_key.find(id + "@default");
+      if (it != by_key.end()) return &it->second;
+      auto n = by_number.find(id);
+      if (n != by_number.end() && n->second.size() == 1) {
+        it = by_key.find(n->second[0]);
+        if (it != by_key.end()) return &it->second;
+      }
+    }
+    return nullptr;
+  }
+
+  Result<Node*> FindNode(Tenant& T, const ObjectRef& ref) {
+    auto missing = [&]() -> Result<Node*> {
+      return Error{Errc::kNotFound, "object " + std::string(ObjectTypeName(ref.type)) + " '" +
+                                        ref.id + "' does not exist in this tenant"};
+    };
+    switch (ref.type) {
+      case ObjectType::kAgent: {
+        auto it = T.agent_by_id.find(ref.id);
+        if (it == T.agent_by_id.end()) return missing();
+        return &T.agents[it->second]->node;
+      }
+      case ObjectType::kPlace: {
+        auto it = T.place_by_id.find(ref.id);
+        if (it == T.place_by_id.end()) return missing();
+        return &T.places[it->second]->node;
+      }
+      case ObjectType::kRegDN: {
+        const int* i = FindByNumber(T.dn_by_key, T.dn_keys_by_number, ref.id);
+        if (i == nullptr) return missing();
+        return &T.dns[*i]->node;
+      }
+      case ObjectType::kQueue:
+      case ObjectType::kRoutePoint: {
+        const int* i = FindByNumber(T.queue_by_key, T.queue_keys_by_number, ref.id);
+        if (i == nullptr || T.queues[*i]->node.type != ref.type) return missing();
+        return &T.queues[*i]->node;
+      }
+      case ObjectType::kGroupAgents:
+      case ObjectType::kGroupPlaces:
+      case ObjectType::kGroupQueues: {
+        auto it = T.group_by_name.find({static_cast<int>(ref.type), ref.id});
+        if (it == T.group_by_name.end()) return missing();
+        return &T.groups[it->second]->node;
+      }
+      case ObjectType::kTenant:
+        if (!ref.id.empty() && ref.id != T.name) return missing();
+        return &T.node;
+    }
+    return missing();
+  }
+
+  // ---------------------------------------------------------------- propagation
+
+  void MarkDirty(Instance* inst) {
+    if (!inst->subs.empty() && !inst->dirty) {
+      inst->dirty = true;
+      dirty.push_back(inst);
+    }
+  }
+
+  void EmitStatus(Node& node, Subject subject, std::uint64_t unit,
+                  const Statistic::UnitStatus& before, const Statistic::UnitStatus& after,
+                  TimeMs t) {
+    for (Instance* inst : node.listeners[static_cast<int>(subject)]) {
+      inst->stat.Advance(t);
+      inst->stat.OnStatus(unit, before, after, t);
+      MarkDirty(inst);
+    }
+  }
+
+  // Calls fn(node) for every node that sees actions of DN `d` started while `agent` was
+  // logged in there.
+  template <typename Fn>
+  void ForDnActionNodes(Tenant& T, Dn& d, int agent, Fn&& fn) {
+    fn(d.node);
+    if (d.place >= 0) {
+      Place& p = *T.places[d.place];
+      fn(p.node);
+      for (int g : p.groups) fn(T.groups[g]->node);
+    }
+    if (agent >= 0) {
+      Agent& a = *T.agents[agent];
+      fn(a.node);
+      for (int g : a.groups) fn(T.groups[g]->node);
+    }
+    fn(T.node);
+  }
+
+  template <typename Fn>
+  void ForQueueNodes(Tenant& T, Queue& q, Fn&& fn) {
+    fn(q.node);
+    for (int g : q.groups) fn(T.groups[g]->node);
+    fn(T.node);
+  }
+
+  void ActionStarted(std::vector<Node*>& nodes, const ActionRec& r, TimeMs t) {
+    for (Node* n : nodes) {
+      for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
+        inst->stat.Advance(t);
+        inst->stat.OnActionStart(r.key, r.kind, r.start, *r.attrs, t);
+        MarkDirty(inst);
+      }
+    }
+  }
+  void ActionEnded(std::vector<Node*>& nodes, const ActionRec& r, TimeMs t) {
+    for (Node* n : nodes) {
+      for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
+        inst->stat.Advance(t);
+        inst->stat.OnActionEnd(r.key, r.kind, r.start, *r.attrs, t);
+        MarkDirty(inst);
+      }
+    }
+  }
+  void ActionInstant(std::vector<Node*>& nodes, Action kind, TimeMs duration,
+                     const Attributes& attrs, TimeMs t) {
+    for (Node* n : nodes) {
+      for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
+        inst->stat.Advance(t);
+        inst->stat.OnInstant(kind, duration, attrs, t);
+        MarkDirty(inst);
+      }
+    }
+  }
+
+  std::vector<Node*> DnNodes(Tenant& T, Dn& d, int agent) {
+    std::vector<Node*> nodes;
+    ForDnActionNodes(T, d, agent, [&](Node& n) { nodes.push_back(&n); });
+    return nodes;
+  }
+  std::vector<Node*> QueueNodes(Tenant& T, Queue& q) {
+    std::vector<Node*> nodes;
+    ForQueueNodes(T, q, [&](Node& n) { nodes.push_back(&n); });
+    return nodes;
+  }
+
+  ActionRec StartDnAction(Tenant& T, Dn& d, Action kind, AttributesPtr attrs, TimeMs t) {
+    ActionRec r{T.next_key++, kind, t, std::move(attrs), d.agent};
+    auto nodes = DnNodes(T, d, r.agent);
+    ActionStarted(nodes, r, t);
+    return r;
+  }
+  void EndDnAction(Tenant& T, Dn& d, const ActionRec& r, TimeMs t) {
+    auto nodes = DnNodes(T, d, r.agent);
+    ActionEnded(nodes, r, t);
+  }
+  void DnInstant(Tenant& T, Dn& d, Action kind, TimeMs duration, const Attributes& attrs,
+                 TimeMs t) {
+    auto nodes = DnNodes(T, d, d.agent);
+    ActionInstant(nodes, kind, duration, attrs, t);
+  }
+
+  // ---------------------------------------------------------------- statuses
+
+  struct StatusInfo {
+    Status status;
+    AttributesPtr attrs;
+  };
+
+  static StatusInfo ComputeDnStatus(const Dn& d) {
+    if (!d.monitored) return {Status::kNotMonitored, nullptr};
+    StatusInfo best{Status::kMonitored, nullptr};
+    auto consider = [&](Status s, const AttributesPtr& a) {
+      if (s > best.status) best = {s, a};
+    };
+    if (d.logged_in) consider(Status::kLoggedIn, d.logged_in->attrs);
+    if (d.mode) consider(*StatusOfAction(d.mode->kind), d.mode->attrs);
+    if (d.hook) consider(*StatusOfAction(d.hook->kind), d.hook->attrs);
+    for (const Call& c : d.calls) {
+      if (c.hold) {
+        consider(Status::kCallOnHold, c.attrs);  // the held call's own status is hidden
+      } else {
+        consider(*StatusOfAction(c.main.kind), c.attrs);
+      }
+    }
+    return best;
+  }
+
+  void UpdateDn(Tenant& T, Dn& d, TimeMs t) {
+    StatusInfo now_info = ComputeDnStatus(d);
+    if (now_info.status == d.status && now_info.attrs == d.status_attrs) return;
+    const AttributesPtr old_attrs = d.status_attrs;
+    const Statistic::UnitStatus before{true, d.status, d.status_start, old_attrs.get()};
+    if (now_info.status != d.status) d.status_start = t;
+    d.status = now_info.status;
+    d.status_attrs = now_info.attrs;
+    const Statistic::UnitStatus after{true, d.status, d.status_start, d.status_attrs.get()};
+    const std::uint64_t unit = kDnUnit | static_cast<std::uint64_t>(d.node.index);
+    EmitStatus(d.node, Subject::kDNStatus, unit, before, after, t);
+    if (d.place >= 0) {
+      Place& p = *T.places[d.place];
+      EmitStatus(p.node, Subject::kDNStatus, unit, before, after, t);
+      for (int g : p.groups)
+        EmitStatus(T.groups[g]->node, Subject::kDNStatus, unit, before, after, t);
+    }
+    if (d.agent >= 0) {
+      Agent& a = *T.agents[d.agent];
+      EmitStatus(a.node, Subject::kDNStatus, unit, before, after, t);
+      for (int g : a.groups)
+        EmitStatus(T.groups[g]->node, Subject::kDNStatus, unit, before, after, t);
+    }
+    EmitStatus(T.node, Subject::kDNStatus, unit, before, after, t);
+    if (d.agent >= 0) UpdateAgent(T, *T.agents[d.agent], t);
+    if (d.place >= 0) UpdatePlace(T, *T.places[d.place], t);
+  }
+
+  void SetGroupMemberStatus(Tenant& T, Group& g, Status old_status, Status new_status, TimeMs t) {
+    --g.counts[static_cast<int>(old_status)];
+    ++g.counts[static_cast<int>(new_status)];
+    Status best = Status::kLoggedOut;
+    for (int code = 22; code >= 0; --code) {
+      if (g.counts[code] > 0) {
+        best = static_cast<Status>(code);
+        break;
+      }
+    }
+    if (best == g.status) return;
+    const Statistic::UnitStatus before{true, g.status, g.status_start, nullptr};
+    g.status = best;
+    g.status_start = t;
+    const Statistic::UnitStatus after{true, g.status, g.status_start, nullptr};
+    EmitStatus(g.node, Subject::kGroupStatus, kGroupUnit | g.node.index, before, after, t);
+    (void)T;
+  }
+
+  void UpdateAgent(Tenant& T, Agent& a, TimeMs t) {
+    StatusInfo info{Status::kLoggedOut, nullptr};
+    for (int di : a.dns) {
+      const Dn& d = *T.dns[di];
+      if (info.status == Status::kLoggedOut || d.status > info.status) {
+        info = {d.status, d.status_attrs};
+      }
+    }
+    if (info.status == a.status && info.attrs == a.status_attrs) return;
+    const Status old_status = a.status;
+    const AttributesPtr old_attrs = a.status_attrs;
+    const Statistic::UnitStatus before{true, a.status, a.status_start, old_attrs.get()};
+    if (info.status != a.status) a.status_start = t;
+    a.status = info.status;
+    a.status_attrs = info.attrs;
+    const Statistic::UnitStatus after{true, a.status, a.status_start, a.status_attrs.get()};
+    const std::uint64_t unit = kAgentUnit | static_cast<std::uint64_t>(a.node.index);
+    EmitStatus(a.node, Subject::kAgentStatus, unit, before, after, t);
+    for (int g : a.groups) {
+      EmitStatus(T.groups[g]->node, Subject::kAgentStatus, unit, before, after, t);
+    }
+    EmitStatus(T.node, Subject::kAgentStatus, unit, before, after, t);
+    if (old_status != a.status) {
+      for (int g : a.groups) SetGroupMemberStatus(T, *T.groups[g], old_status, a.status, t);
+    }
+  }
+
+  void UpdatePlace(Tenant& T, Place& p, TimeMs t) {
+    StatusInfo info{Status::kLoggedOut, nullptr};
+    bool any_login = false;
+    for (int di : p.dns) {
+      if (T.dns[di]->agent >= 0) any_login = true;
+    }
+    if (any_login) {
+      info = {Status::kNotMonitored, nullptr};
+      for (int di : p.dns) {
+        const Dn& d = *T.dns[di];
+        if (d.status >= info.status) info = {d.status, d.status_attrs};
+      }
+    }
+    if (info.status == p.status && info.attrs == p.status_attrs) return;
+    const Status old_status = p.status;
+    const AttributesPtr old_attrs = p.status_attrs;
+    const Statistic::UnitStatus before{true, p.status, p.status_start, old_attrs.get()};
+    if (info.status != p.status) p.status_start = t;
+    p.status = info.status;
+    p.status_attrs = info.attrs;
+    const Statistic::UnitStatus after{true, p.status, p.status_start, p.status_attrs.get()};
+    const std::uint64_t unit = kPlaceUnit | static_cast<std::uint64_t>(p.node.index);
+    EmitStatus(p.node, Subject::kPlaceStatus, unit, before, after, t);
+    for (int g : p.groups) {
+      EmitStatus(T.groups[g]->node, Subject::kPlaceStatus, unit, before, after, t);
+    }
+    EmitStatus(T.node, Subject::kPlaceStatus, unit, before, after, t);
+    if (old_status != p.status) {
+      for (int g : p.groups) SetGroupMemberStatus(T, *T.groups[g], old_status, p.status, t);
+    }
+  }
+
+  // DN `d` joins (or leaves) the DN units of the agent `a` and its groups.
+  void DnUnitForAgent(Tenant& T, Dn& d, Agent& a, bool join, TimeMs t) {
+    const Statistic::UnitStatus cur{true, d.status, d.status_start, d.status_attrs.get()};
+    const Statistic::UnitStatus none{};
+    const std::uint64_t unit = kDnUnit | static_cast<std::uint64_t>(d.node.index);
+    EmitStatus(a.node, Subject::kDNStatus, unit, join ? none : cur, join ? cur : none, t);
+    for (int g : a.groups) {
+      EmitStatus(T.groups[g]->node, Subject::kDNStatus, unit, join ? none : cur, join ? cur : none,
+                 t);
+    }
+  }
+
+  void AssignPlace(Tenant& T, Dn& d, Place& p, TimeMs t) {
+    if (d.place >= 0) return;
+    d.place = p.node.index;
+    p.dns.push_back(d.node.index);
+    const Statistic::UnitStatus cur{true, d.status, d.status_start, d.status_attrs.get()};
+    const std::uint64_t unit = kDnUnit | static_cast<std::uint64_t>(d.node.index);
+    EmitStatus(p.node, Subject::kDNStatus, unit, {}, cur, t);
+    for (int g : p.groups) EmitStatus(T.groups[g]->node, Subject::kDNStatus, unit, {}, cur, t);
+    UpdatePlace(T, p, t);
+  }
+
+  // ---------------------------------------------------------------- replay into a new statistic
+
+  template <typename Fn>
+  void ForOngoingDnActions(Dn& d, int agent_filter, Fn&& fn) {
+    auto visit = [&](const ActionRec& r) {
+      if (agent_filter < 0 || r.agent == agent_filter) fn(r);
+    };
+    if (d.logged_in) visit(*d.logged_in);
+    if (d.mode) visit(*d.mode);
+    if (d.hook) visit(*d.hook);
+    for (const Call& c : d.calls) {
+      visit(c.main);
+      if (c.hold) visit(*c.hold);
+    }
+  }
+
+  void Replay(Instance& inst, TimeMs t) {
+    Tenant& T = *inst.tenant;
+    Node& node = *inst.node;
+    Statistic& s = inst.stat;
+    const Subject subject = s.Def().subject;
+    auto dn_status = [&](Dn& d) {
+      s.OnStatus(kDnUnit | d.node.index, {}, {true, d.status, d.status_start, d.status_attrs.get()},
+                 t);
+    };
+    auto agent_status = [&](Agent& a) {
+      s.OnStatus(kAgentUnit | a.node.index, {},
+                 {true, a.status, a.status_start, a.status_attrs.get()}, t);
+    };
+    auto place_status = [&](Place& p) {
+      s.OnStatus(kPlaceUnit | p.node.index, {},
+                 {true, p.status, p.status_start, p.status_attrs.get()}, t);
+    };
+    auto dn_actions = [&](Dn& d, int agent) {
+      ForOngoingDnActions(d, agent, [&](const ActionRec& r) {
+        s.OnActionStart(r.key, r.kind, r.start, *r.attrs, t);
+      });
+    };
+    auto queue_actions = [&](Queue& q) {
+      for (auto& [conn, r] : q.waiting) s.OnActionStart(r.key, r.kind, r.start, *r.attrs, t);
+    };
+    auto agent_dns = [&](Agent& a, auto&& fn) {
+      for (int di : a.dns) fn(*T.dns[di]);
+    };
+    switch (node.type) {
+      case ObjectType::kRegDN: {
+        Dn& d = *T.dns[node.index];
+        if (subject == Subject::kDNStatus) dn_status(d);
+        if (subject == Subject::kDNAction) dn_actions(d, -1);
+        break;
+      }
+      case ObjectType::kAgent: {
+        Agent& a = *T.agents[node.index];
+        if (subject == Subject::kAgentStatus) agent_status(a);
+        if (subject == Subject::kDNStatus) agent_dns(a, dn_status);
+        if (subject == Subject::kDNAction) {
+          for (int di : a.dns) dn_actions(*T.dns[di], a.node.index);
+        }
+        break;
+      }
+      case ObjectType::kPlace: {
+        Place& p = *T.places[node.index];
+        if (subject == Subject::kPlaceStatus) place_status(p);
+        for (int di : p.dns) {
+          if (subject == Subject::kDNStatus) dn_status(*T.dns[di]);
+          if (subject == Subject::kDNAction) dn_actions(*T.dns[di], -1);
+        }
+        break;
+      }
+      case ObjectType::kGroupAgents: {
+        Group& g = *T.groups[node.index];
+        if (subject == Subject::kGroupStatus) {
+          s.OnStatus(kGroupUnit | g.node.index, {}, {true, g.status, g.status_start, nullptr}, t);
+        }
+        for (int m : g.members) {
+          Agent& a = *T.agents[m];
+          if (subject == Subject::kAgentStatus) agent_status(a);
+          if (subject == Subject::kDNStatus) agent_dns(a, dn_status);
+          if (subject == Subject::kDNAction) {
+            for (int di : a.dns) dn_actions(*T.dns[di], a.node.index);
+          }
+        }
+        break;
+      }
+      case ObjectType::kGroupPlaces: {
+        Group& g = *T.groups[node.index];
+        if (subject == Subject::kGroupStatus) {
+          s.OnStatus(kGroupUnit | g.node.index, {}, {true, g.status, g.status_start, nullptr}, t);
+        }
+        for (int m : g.members) {
+          Place& p = *T.places[m];
+          if (subject == Subject::kPlaceStatus) place_status(p);
+          for (int di : p.dns) {
+            if (subject == Subject::kDNStatus) dn_status(*T.dns[di]);
+            if (subject == Subject::kDNAction) dn_actions(*T.dns[di], -1);
+          }
+        }
+        break;
+      }
+      case ObjectType::kQueue:
+      case ObjectType::kRoutePoint:
+        if (subject == Subject::kDNAction) queue_actions(*T.queues[node.index]);
+        break;
+      case ObjectType::kGroupQueues:
+        if (subject == Subject::kDNAction) {
+          for (int m : T.groups[node.index]->members) queue_actions(*T.queues[m]);
+        }
+        break;
+      case ObjectType::kTenant:
+        for (auto& d : T.dns) {
+          if (subject == Subject::kDNStatus) dn_status(*d);
+          if (subject == Subject::kDNAction) dn_actions(*d, -1);
+        }
+        if (subject == Subject::kAgentStatus) {
+          for (auto& a : T.agents) agent_status(*a);
+        }
+        if (subject == Subject::kPlaceStatus) {
+          for (auto& p : T.places) place_status(*p);
+        }
+        if (subject == Subject::kDNAction) {
+          for (auto& q : T.queues) queue_actions(*q);
+        }
+        break;
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  AttributesPtr CallAttributes(const Event& e, CallType type, const std::string& queue) {
+    auto a = std::make_shared<Attributes>();
+    a->media_type = e.media_type.empty() ? "voice" : e.media_type;
+    a->call_type = type;
+    a->this_queue = !e.this_queue.empty() ? e.this_queue : queue;
+    a->ani = e.ani;
+    a->dnis = e.dnis;
+    a->user_data = e.user_data;
+    return a;
+  }
+
+  AttributesPtr AgentAttributes(const Event& e) {
+    auto a = std::make_shared<Attributes>();
+    a->media_type = e.media_type.empty() ? "voice" : e.media_type;
+    a->this_queue = e.this_queue;
+    a->reasons = e.reasons;
+    return a;
+  }
+
+  Call* FindCall(Dn& d, const std::string& conn) {
+    for (Call& c : d.calls) {
+      if (c.conn == conn) return &c;
+    }
+    return nullptr;
+  }
+
+  void RemoveCall(Tenant& T, Dn& d, const std::string& conn) {
+    d.calls.erase(std::remove_if(d.calls.begin(), d.calls.end(),
+                                 [&](const Call& c) { return c.conn == conn; }),
+                  d.calls.end());
+    auto it = T.conn_dns.find(conn);
+    if (it != T.conn_dns.end()) {
+      auto& v = it->second;
+      v.erase(std::remove(v.begin(), v.end(), d.node.index), v.end());
+      if (v.empty()) T.conn_dns.erase(it);
+    }
+  }
+
+  void LogoutDn(Tenant& T, Dn& d, TimeMs t) {
+    if (d.agent < 0) return;
+    if (d.mode) {
+      EndDnAction(T, d, *d.mode, t);
+      d.mode.reset();
+    }
+    if (d.logged_in) {
+      EndDnAction(T, d, *d.logged_in, t);
+      d.logged_in.reset();
+    }
+    UpdateDn(T, d, t);
+    Agent& a = *T.agents[d.agent];
+    DnUnitForAgent(T, d, a, false, t);
+    a.dns.erase(std::remove(a.dns.begin(), a.dns.end(), d.node.index), a.dns.end());
+    d.agent = -1;
+    UpdateAgent(T, a, t);
+    if (d.place >= 0) UpdatePlace(T, *T.places[d.place], t);
+  }
+
+  void LoginDn(Tenant& T, Dn& d, Agent& a, const Event& e, TimeMs t) {
+    if (d.agent == a.node.index) return;  // already logged in here
+    if (d.agent >= 0) LogoutDn(T, d, t);
+    if (!e.place_id.empty() && d.place < 0)
+      AssignPlace(T, d, GetOrCreatePlace(T, e.place_id, t), t);
+    const bool first_login = a.dns.empty();
+    d.agent = a.node.index;
+    a.dns.push_back(d.node.index);
+    DnUnitForAgent(T, d, a, true, t);
+    if (first_login) {
+      for (auto& list : a.node.listeners) {
+        for (Instance* inst : list) {
+          inst->stat.Advance(t);
+          inst->stat.OnLogin(t);
+          MarkDirty(inst);
+        }
+      }
+    }
+    d.logged_in = StartDnAction(T, d, Action::kLoggedIn, AgentAttributes(e), t);
+    UpdateDn(T, d, t);
+    UpdateAgent(T, a, t);
+    if (d.place >= 0) UpdatePlace(T, *T.places[d.place], t);
+  }
+
+  void SetMode(Tenant& T, Dn& d, Action kind, const Event& e, TimeMs t) {
+    if (d.mode && d.mode->kind == kind && d.mode->attrs->reasons == e.reasons) return;
+    if (d.mode) {
+      EndDnAction(T, d, *d.mode, t);
+      d.mode.reset();
+    }
+    d.mode = StartDnAction(T, d, kind, AgentAttributes(e), t);
+    UpdateDn(T, d, t);
+  }
+
+  void SetHook(Tenant& T, Dn& d, Action kind, const Event& e, TimeMs t) {
+    if (d.hook && d.hook->kind == kind) return;
+    if (d.hook) {
+      EndDnAction(T, d, *d.hook, t);
+      d.hook.reset();
+    }
+    d.hook = StartDnAction(T, d, kind, AgentAttributes(e), t);
+    UpdateDn(T, d, t);
+  }
+
+  Call& NewCall(Tenant& T, Dn& d, const Event& e, CallState state, CallType type, Action kind,
+                TimeMs t) {
+    std::string queue;
+    if (auto it = T.pending_answers.find(e.conn_id); it != T.pending_answers.end()) {
+      queue = T.queues[it->second.queue]->number;
+    }
+    Call c;
+    c.conn = e.conn_id;
+    c.state = state;
+    c.type = type;
+    c.attrs = CallAttributes(e, type, queue);
+    c.ring_start = t;
+    c.main = StartDnAction(T, d, kind, c.attrs, t);
+    d.calls.push_back(std::move(c));
+    T.conn_dns[e.conn_id].push_back(d.node.index);
+    return d.calls.back();
+  }
+
+  void OnEstablished(Tenant& T, Dn& d, const Event& e, TimeMs t) {
+    Call* c = FindCall(d, e.conn_id);
+    if (c != nullptr && c->state == CallState::kEstablished) {
+      ++counters.events_ignored;
+      return;
+    }
+    if (c == nullptr) {
+      const CallType type = e.call_type;
+      c = &NewCall(T, d, e, CallState::kEstablished, type, CallAction(type), t);
+      c->established = t;
+    } else {
+      EndDnAction(T, d, c->main, t);
+      if (c->state == CallState::kRinging) {
+        DnInstant(T, d, Action::kCallAnswered, t - c->ring_start, *c->attrs, t);
+      }
+      if (e.call_type != CallType::kUnknown && e.call_type != c->type) {
+        c->type = e.call_type;
+        auto attrs = std::make_shared<Attributes>(*c->attrs);
+        attrs->call_type = c->type;
+        c->attrs = attrs;
+      }
+      c->state = CallState::kEstablished;
+      c->established = t;
+      c->main = StartDnAction(T, d, CallAction(c->type), c->attrs, t);
+    }
+    if (auto it = T.pending_answers.find(e.conn_id); it != T.pending_answers.end()) {
+      Queue& q = *T.queues[it->second.queue];
+      auto nodes = QueueNodes(T, q);
+      ActionInstant(nodes, Action::kCallAnswered, t - it->second.entered, *c->attrs, t);
+      T.pending_answers.erase(it);
+    }
+    UpdateDn(T, d, t);
+  }
+
+  void OnReleased(Tenant& T, Dn& d, const Event& e, TimeMs t) {
+    Call* c = FindCall(d, e.conn_id);
+    if (c == nullptr) {
+      ++counters.events_ignored;
+      return;
+    }
+    const AttributesPtr attrs = c->attrs;
+    if (c->hold) EndDnAction(T, d, *c->hold, t);
+    EndDnAction(T, d, c->main, t);
+    switch (c->state) {
+      case CallState::kDialing: break;
+      case CallState::kRinging: {
+        const bool redirected = EqualsIgnoreCase(e.call_state, "Redirected");
+        DnInstant(T, d, redirected ? Action::kCallMissed : Action::kCallAbandonedFromRinging,
+                  t - c->ring_start, *attrs, t);
+        if (!redirected) T.pending_answers.erase(e.conn_id);
+        break;
+      }
+      case CallState::kEstablished:
+        DnInstant(T, d, Action::kCallReleased, t - c->established, *attrs, t);
+        if (EqualsIgnoreCase(e.call_state, "Transferred")) {
+          DnInstant(T, d, Action::kCallTransferMade, 0, *attrs, t);
+        }
+        break;
+    }
+    RemoveCall(T, d, e.conn_id);
+    UpdateDn(T, d, t);
+  }
+
+  void OnAttachedData(Tenant& T, const Event& e, TimeMs t) {
+    auto merge = [&](const AttributesPtr& old) {
+      auto a = std::make_shared<Attributes>(*old);
+      for (const auto& [k, v] : e.user_data) {
+        auto it = std::find_if(a->user_data.begin(), a->user_data.end(),
+                               [&](const auto& kv) { return kv.first == k; });
+        if (it == a->user_data.end()) {
+          a->user_data.emplace_back(k, v);
+        } else {
+          it->second = v;
+        }
+      }
+      return AttributesPtr(a);
+    };
+    auto change = [&](std::vector<Node*>& nodes, ActionRec& r, const AttributesPtr& next) {
+      const AttributesPtr before = r.attrs;
+      r.attrs = next;
+      for (Node* n : nodes) {
+        for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
+          inst->stat.Advance(t);
+          inst->stat.OnActionAttrs(r.key, r.kind, r.start, *before, *next, t);
+          MarkDirty(inst);
+        }
+      }
+    };
+    bool found = false;
+    if (auto it = T.conn_dns.find(e.conn_id); it != T.conn_dns.end()) {
+      const std::vector<int> dns = it->second;
+      for (int di : dns) {
+        Dn& d = *T.dns[di];
+        Call* c = FindCall(d, e.conn_id);
+        if (c == nullptr) continue;
+        found = true;
+        c->attrs = merge(c->attrs);
+        auto nodes = DnNodes(T, d, c->main.agent);
+        change(nodes, c->main, c->attrs);
+        if (c->hold) {
+          auto hold_nodes = DnNodes(T, d, c->hold->agent);
+          change(hold_nodes, *c->hold, c->attrs);
+        }
+        UpdateDn(T, d, t);
+      }
+    }
+    for (auto& q : T.queues) {
+      auto it = q->waiting.find(e.conn_id);
+      if (it == q->waiting.end()) continue;
+      found = true;
+      auto nodes = QueueNodes(T, *q);
+      change(nodes, it->second, merge(it->second.attrs));
+    }
+    if (!found) ++counters.events_ignored;
+  }
+
+  void OnLink(Tenant& T, const Event& e, bool up, TimeMs t) {
+    for (auto& dp : T.dns) {
+      Dn& d = *dp;
+      if (d.switch_id != e.switch_id) continue;
+      if (!up) {
+        while (!d.calls.empty()) {
+          Call& c = d.calls.back();
+          if (c.hold) EndDnAction(T, d, *c.hold, t);
+          EndDnAction(T, d, c.main, t);
+          RemoveCall(T, d, c.conn);
+        }
+        if (d.hook) {
+          EndDnAction(T, d, *d.hook, t);
+          d.hook.reset();
+        }
+        LogoutDn(T, d, t);
+      }
+      d.monitored = up;
+      UpdateDn(T, d, t);
+    }
+    for (auto& qp : T.queues) {
+      Queue& q = *qp;
+      if (q.switch_id != e.switch_id) continue;
+      if (!up) {
+        auto nodes = QueueNodes(T, q);
+        for (auto& [conn, r] : q.waiting) ActionEnded(nodes, r, t);
+        q.waiting.clear();
+      }
+      q.monitored = up;
+    }
+  }
+
+  Queue& QueueFor(Tenant& T, const Event& e, TimeMs t) {
+    const int* i =
+        FindByNumber(T.queue_by_key, T.queue_keys_by_number, DnKey(e.this_dn, e.switch_id));
+    if (i != nullptr) return *T.queues[*i];
+    return GetOrCreateQueue(T, e.this_dn, e.switch_id, ObjectType::kQueue, t);
+  }
+
+  Result<void> ApplyEvent(const Event& e, TimeMs t) {
+    Tenant& T = GetOrCreateTenant(e.tenant.empty() ? "default" : e.tenant, t);
+    const std::string sw = e.switch_id.empty() ? "default" : e.switch_id;
+    switch (e.type) {
+      case EventType::kTick: return {};
+      case EventType::kLinkDisconnected:
+      case EventType::kLinkConnected:
+        OnLink(T, e, e.type == EventType::kLinkConnected, t);
+        return {};
+      case EventType::kQueued: {
+        Queue& q = QueueFor(T, e, t);
+        q.last_event = t;
+        if (q.waiting.count(e.conn_id) != 0) {
+          ++counters.events_ignored;
+          return {};
+        }
+        const CallType type = e.call_type == CallType::kUnknown ? CallType::kInbound : e.call_type;
+        AttributesPtr attrs = CallAttributes(e, type, q.number);
+        ActionRec r{T.next_key++, Action::kCallWait, t, attrs, -1};
+        auto nodes = QueueNodes(T, q);
+        ActionStarted(nodes, r, t);
+        ActionInstant(nodes, Action::kCallEntered, 0, *attrs, t);
+        q.waiting.emplace(e.conn_id, std::move(r));
+        return {};
+      }
+      case EventType::kDiverted:
+      case EventType::kAbandoned: {
+        Queue& q = QueueFor(T, e, t);
+        q.last_event = t;
+        auto it = q.waiting.find(e.conn_id);
+        if (it == q.waiting.end()) {
+          ++counters.events_ignored;
+          return {};
+        }
+        ActionRec r = std::move(it->second);
+        q.waiting.erase(it);
+        auto nodes = QueueNodes(T, q);
+        ActionEnded(nodes, r, t);
+        const bool diverted = e.type == EventType::kDiverted;
+        ActionInstant(nodes, diverted ? Action::kCallDistributed : Action::kCallAbandoned,
+                      t - r.start, *r.attrs, t);
+        if (diverted) T.pending_answers[e.conn_id] = PendingAnswer{q.node.index, r.start};
+        return {};
+      }
+      case EventType::kAttachedDataChanged: OnAttachedData(T, e, t); return {};
+      default: break;
+    }
+    // Events on a regular DN.
+    Dn& d = GetOrCreateDn(T, e.this_dn, sw, t);
+    d.last_event = t;
+    switch (e.type) {
+      case EventType::kAgentLogin: {
+        Agent& a = GetOrCreateAgent(T, e.agent_id, t);
+        LoginDn(T, d, a, e, t);
+        break;
+      }
+      case EventType::kAgentLogout:
+        if (d.agent < 0) ++counters.events_ignored;
+        LogoutDn(T, d, t);
+        break;
+      case EventType::kAgentReady:
+      case EventType::kAgentNotReady: {
+        if (d.agent < 0 && !e.agent_id.empty()) {
+          LoginDn(T, d, GetOrCreateAgent(T, e.agent_id, t), e, t);
+        }
+        Action kind = Action::kWaitForNextCall;
+        if (e.type == EventType::kAgentNotReady) {
+          kind = EqualsIgnoreCase(e.work_mode, "AfterCallWork") ? Action::kAfterCallWork
+                                                                : Action::kNotReadyForNextCall;
+        }
+        SetMode(T, d, kind, e, t);
+        break;
+      }
+      case EventType::kOffHook: SetHook(T, d, Action::kOffHook, e, t); break;
+      case EventType::kOnHook: SetHook(T, d, Action::kOnHook, e, t); break;
+      case EventType::kDialing: {
+        if (FindCall(d, e.conn_id) != nullptr) {
+          ++counters.events_ignored;
+          break;
+        }
+        const CallType type = e.call_type == CallType::kUnknown ? CallType::kOutbound : e.call_type;
+        NewCall(T, d, e, CallState::kDialing, type, Action::kCallDialing, t);
+        UpdateDn(T, d, t);
+        break;
+      }
+      case EventType::kRinging: {
+        if (FindCall(d, e.conn_id) != nullptr) {
+          ++counters.events_ignored;
+          break;
+        }
+        const CallType type = e.call_type == CallType::kUnknown ? CallType::kInbound : e.call_type;
+        NewCall(T, d, e, CallState::kRinging, type, Action::kCallRinging, t);
+        UpdateDn(T, d, t);
+        break;
+      }
+      case EventType::kEstablished: OnEstablished(T, d, e, t); break;
+      case EventType::kReleased: OnReleased(T, d, e, t); break;
+      case EventType::kHeld: {
+        Call* c = FindCall(d, e.conn_id);
+        if (c == nullptr || c->state != CallState::kEstablished || c->hold) {
+          ++counters.events_ignored;
+          break;
+        }
+        c->hold = StartDnAction(T, d, Action::kCallOnHold, c->attrs, t);
+        UpdateDn(T, d, t);
+        break;
+      }
+      case EventType::kRetrieved: {
+        Call* c = FindCall(d, e.conn_id);
+        if (c == nullptr || !c->hold) {
+          ++counters.events_ignored;
+          break;
+        }
+        EndDnAction(T, d, *c->hold, t);
+        c->hold.reset();
+        UpdateDn(T, d, t);
+        break;
+      }
+      default: break;
+    }
+    return {};
+  }
+
+  // ---------------------------------------------------------------- values and notifications
+
+  DnState DnStateOf(Tenant& T, Dn& d, bool actions, bool reasons) {
+    (void)T;
+    DnState s;
+    s.dn_id = d.number;
+    s.switch_id = d.switch_id;
+    s.status = d.status;
+    s.time = d.status_start;
+    if (reasons && d.status_attrs) s.reasons = d.status_attrs->reasons;
+    if (actions) {
+      ForOngoingDnActions(d, -1, [&](const ActionRec& r) {
+        ActionState a;
+        a.action = r.kind;
+        a.time = r.start;
+        a.media_type = r.attrs ? r.attrs->media_type : "voice";
+        if (r.attrs) a.reasons = r.attrs->reasons;
+        for (const Call& c : d.calls) {
+          if (c.main.key == r.key || (c.hold && c.hold->key == r.key)) a.conn_id = c.conn;
+        }
+        s.actions.push_back(std::move(a));
+      });
+    }
+    return s;
+  }
+
+  PlaceState PlaceStateOf(Tenant& T, Place& p, bool actions, bool reasons) {
+    PlaceState s;
+    s.place_id = p.node.id;
+    s.status = p.status;
+    s.time = p.status_start;
+    for (int di : p.dns) s.dns.push_back(DnStateOf(T, *T.dns[di], actions, reasons));
+    return s;
+  }
+
+  AgentState AgentStateOf(Tenant& T, Agent& a, bool actions, bool reasons) {
+    AgentState s;
+    s.agent_id = a.node.id;
+    s.status = a.status;
+    s.time = a.status_start;
+    if (reasons && a.status_attrs) s.reasons = a.status_attrs->reasons;
+    int place = -1;
+    for (int di : a.dns) {
+      if (T.dns[di]->place >= 0) place = T.dns[di]->place;
+    }
+    if (place >= 0) {
+      s.has_place = true;
+      s.place = PlaceStateOf(T, *T.places[place], actions, reasons);
+    } else if (!a.dns.empty()) {
+      // No configured place: a place named after the agent holding its DNs.
+      s.has_place = true;
+      s.place.place_id = a.node.id;
+      s.place.status = a.status;
+      s.place.time = a.status_start;
+      for (int di : a.dns) s.place.dns.push_back(DnStateOf(T, *T.dns[di], actions, reasons));
+    }
+    return s;
+  }
+
+  StatValue ValueOf(Instance& inst, TimeMs t) {
+    inst.stat.Advance(t);
+    StatValue v;
+    v.timestamp = t;
+    const Definition& def = inst.stat.Def();
+    if (def.IsStateTree()) {
+      Tenant& T = *inst.tenant;
+      Node& node = *inst.node;
+      auto tree = std::make_shared<StateTree>();
+      const bool actions = def.subject == Subject::kDNAction;
+      const bool reasons = def.category == Category::kCurrentStateReasons;
+      tree->with_reasons = reasons;
+      Status status = Status::kLoggedOut;
+      switch (node.type) {
+        case ObjectType::kAgent:
+          tree->kind = StateTree::Kind::kAgent;
+          tree->agent = AgentStateOf(T, *T.agents[node.index], actions, reasons);
+          status = tree->agent.status;
+          break;
+        case ObjectType::kPlace:
+          tree->kind = StateTree::Kind::kPlace;
+          tree->place = PlaceStateOf(T, *T.places[node.index], actions, reasons);
+          status = tree->place.status;
+          break;
+        case ObjectType::kRegDN:
+          tree->kind = StateTree::Kind::kDn;
+          tree->dn = DnStateOf(T, *T.dns[node.index], actions, reasons);
+          status = tree->dn.status;
+          break;
+        case ObjectType::kGroupAgents: {
+          Group& g = *T.groups[node.index];
+          tree->kind = StateTree::Kind::kGroupAgents;
+          tree->group_id = g.node.id;
+          for (int m : g.members)
+            tree->agents.push_back(AgentStateOf(T, *T.agents[m], actions, reasons));
+          status = g.status;
+          break;
+        }
+        case ObjectType::kGroupPlaces: {
+          Group& g = *T.groups[node.index];
+          tree->kind = StateTree::Kind::kGroupPlaces;
+          tree->group_id = g.node.id;
+          for (int m : g.members)
+            tree->places.push_back(PlaceStateOf(T, *T.places[m], actions, reasons));
+          status = g.status;
+          break;
+        }
+        default: break;
+      }
+      v.int_value = static_cast<int>(status);
+      v.number = static_cast<double>(v.int_value);
+      v.string_value = std::string(StatusName(status));
+      v.state = std::move(tree);
+      return v;
+    }
+    const double n = inst.stat.Number(t);
+    v.number = std::round(n * 1000.0) / 1000.0;
+    v.int_value = static_cast<std::int64_t>(std::llround(n));
+    v.string_value = FormatNumber(v.number);
+    v.interval_length_s = inst.stat.IntervalLengthSeconds(t);
+    return v;
+  }
+
+  static bool ShouldSend(const Subscriber& s, const StatValue& v, bool state_changed) {
+    if (!s.sent) return true;
+    if (v.state) return state_changed || v.int_value != s.last.int_value;
+    const double last = s.last.number;
+    if (v.number == last) return false;
+    if (s.insensitivity <= 1 || last == 0) return true;
+    return std::fabs(v.number - last) >= s.insensitivity / 100.0 * std::fabs(last);
+  }
+
+  void Send(Subscriber& s, StatValue v) {
+    s.sent = true;
+    s.last = v;
+    ++counters.notifications;
+    if (out != nullptr) out->push_back(Notification{s.handle, std::move(v)});
+  }
+
+  void FlushDirty(TimeMs t) {
+    for (Instance* inst : dirty) {
+      inst->dirty = false;
+      bool any_immediate = false;
+      for (std::uint64_t h : inst->subs) {
+        if (subs.at(h)->mode == NotificationMode::kImmediate) any_immediate = true;
+      }
+      if (!any_immediate) continue;
+      StatValue v = ValueOf(*inst, t);
+      for (std::uint64_t h : inst->subs) {
+        Subscriber& s = *subs.at(h);
+        if (s.mode != NotificationMode::kImmediate) continue;
+        if (ShouldSend(s, v, true)) Send(s, v);
+      }
+    }
+    dirty.clear();
+  }
+
+  void ArmTimers(Subscriber& s) {
+    if (s.mode == NotificationMode::kPeriodical) {
+      timers.push(Timer{now + s.frequency_ms, next_seq++, s.handle, true});
+    }
+    if (s.mode == NotificationMode::kReset || s.mode == NotificationMode::kImmediate) {
+      if (auto b = s.inst->stat.NextBoundary()) timers.push(Timer{*b, next_seq++, s.handle, false});
+    }
+  }
+
+  void RunTimersUntil(TimeMs t) {
+    while (!timers.empty() && timers.top().time <= t) {
+      const Timer timer = timers.top();
+      timers.pop();
+      auto it = subs.find(timer.handle);
+      if (it == subs.end()) continue;
+      Subscriber& s = *it->second;
+      now = std::max(now, timer.time);
+      if (timer.periodic) {
+        StatValue v = ValueOf(*s.inst, timer.time);
+        const bool suppress = s.insensitivity > 1 && s.sent && !ShouldSend(s, v, false);
+        if (!suppress) Send(s, std::move(v));
+        timers.push(Timer{timer.time + s.frequency_ms, next_seq++, s.handle, true});
+        continue;
+      }
+      const bool reset = s.inst->stat.Advance(timer.time);
+      if (s.mode == NotificationMode::kReset && reset) {
+        StatValue v = ValueOf(*s.inst, timer.time);
+        v.number = std::round(s.inst->stat.ValueBeforeLastReset() * 1000.0) / 1000.0;
+        v.int_value = static_cast<std::int64_t>(std::llround(v.number));
+        v.string_value = FormatNumber(v.number);
+        Send(s, std::move(v));
+      } else if (s.mode == NotificationMode::kImmediate) {
+        StatValue v = ValueOf(*s.inst, timer.time);
+        if (ShouldSend(s, v, false)) Send(s, std::move(v));
+      }
+      if (auto b = s.inst->stat.NextBoundary()) {
+        timers.push(Timer{*b, next_seq++, s.handle, false});
+      }
+    }
+  }
+
+  Result<Tenant*> TenantFor(std::string_view name) {
+    auto it = tenant_by_name.find(std::string(name));
+    if (it == tenant_by_name.end()) {
+      return Error{Errc::kNotFound, "tenant '" + std::string(name) + "' is unknown"};
+    }
+    return it->second;
+  }
+
+  Result<Opened> Subscribe(Instance* inst, std::unique_ptr<Instance> owned, const Definition& def) {
+    auto s = std::make_unique<Subscriber>();
+    s->handle = next_handle++;
+    s->inst = inst;
+    s->owned = std::move(owned);
+    s->mode = def.mode;
+    s->frequency_ms = def.frequency_s * 1000;
+    s->insensitivity = def.insensitivity;
+    inst->subs.push_back(s->handle);
+    Opened o;
+    o.handle = s->handle;
+    o.value = ValueOf(*inst, now);
+    s->sent = true;  // the initial value is delivered with the open
+    s->last = o.value;
+    ArmTimers(*s);
+    subs.emplace(o.handle, std::move(s));
+    ++counters.open_statistics;
+    return o;
+  }
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+Result<void> Engine::SetCatalog(const std::vector<CatalogEntry>& entries) {
+  for (const CatalogEntry& e : entries) {
+    auto def = ParseDefinition(e.fields, nullptr);
+    if (!def) {
+      return Error{def.error().code, "statistic '" + e.name + "': " + def.error().message};
+    }
+    if (def->objects.empty()) {
+      return Error{Errc::kInvalidArgument,
+                   "statistic '" + e.name + "': objects: list the object types it applies to"};
+    }
+    for (ObjectType t : def->objects) {
+      auto ok = CheckApplicable(*def, t);
+      if (!ok)
+        return Error{Errc::kInvalidArgument, "statistic '" + e.name + "': " + ok.error().message};
+    }
+  }
+  impl_->catalog = entries;
+  return {};
+}
+
+Result<void> Engine::AddTenant(const TenantSetup& setup, TimeMs now) {
+  auto& I = *impl_;
+  const date::time_zone* zone = nullptr;
+  if (!setup.time_zone.empty()) {
+    zone = FindZone(setup.time_zone);
+    if (zone == nullptr) {
+      return Error{Errc::kInvalidArgument,
+                   "tenant '" + setup.name + "': unknown time zone '" + setup.time_zone + "'"};
+    }
+  }
+  if (I.tenant_by_name.count(setup.name) != 0) {
+    return Error{Errc::kAlreadyExists, "tenant '" + setup.name + "' is configured twice"};
+  }
+  now = std::max(now, I.now);
+  I.now = now;
+  // Create the tenant with its zone before the catalog is instantiated.
+  auto tenant = std::make_unique<Impl::Tenant>();
+  tenant->name = setup.name;
+  tenant->zone = zone;
+  tenant->node.type = ObjectType::kTenant;
+  tenant->node.id = setup.name;
+  Impl::Tenant& T = *tenant;
+  I.tenants.push_back(std::move(tenant));
+  I.tenant_by_name[setup.name] = &T;
+  I.ParseCatalogFor(T);
+  I.InstantiateCatalog(T, T.node, now);
+
+  for (const auto& id : setup.agents) I.GetOrCreateAgent(T, id, now);
+  for (const auto& p : setup.places) {
+    auto& place = I.GetOrCreatePlace(T, p.id, now);
+    for (const auto& dn : p.dns) {
+      auto [number, sw] = Impl::SplitDn(dn);
+      auto& d = I.GetOrCreateDn(T, number, sw, now);
+      if (d.place >= 0 && d.place != place.node.index) {
+        return Error{Errc::kInvalidArgument, "DN '" + dn + "' belongs to two places"};
+      }
+      I.AssignPlace(T, d, place, now);
+    }
+  }
+  for (const auto& q : setup.queues) {
+    auto [number, sw] = Impl::SplitDn(q);
+    I.GetOrCreateQueue(T, number, sw, ObjectType::kQueue, now);
+  }
+  for (const auto& q : setup.routing_points) {
+    auto [number, sw] = Impl::SplitDn(q);
+    I.GetOrCreateQueue(T, number, sw, ObjectType::kRoutePoint, now);
+  }
+  for (const auto& g : setup.groups) {
+    if (g.type != ObjectType::kGroupAgents && g.type != ObjectType::kGroupPlaces &&
+        g.type != ObjectType::kGroupQueues) {
+      return Error{Errc::kInvalidArgument,
+                   "group '" + g.name + "': type must be GroupAgents, GroupPlaces or GroupQueues"};
+    }
+    auto& group = I.GetOrCreateGroup(T, g.type, g.name, now);
+    for (const auto& m : g.members) {
+      if (g.type == ObjectType::kGroupAgents) {
+        auto& a = I.GetOrCreateAgent(T, m, now);
+        if (std::find(group.members.begin(), group.members.end(), a.node.index) !=
+            group.members.end())
+          continue;
+        group.members.push_back(a.node.index);
+        a.groups.push_back(group.node.index);
+        ++group.counts[static_cast<int>(a.status)];
+      } else if (g.type == ObjectType::kGroupPlaces) {
+        auto& p = I.GetOrCreatePlace(T, m, now);
+        group.members.push_back(p.node.index);
+        p.groups.push_back(group.node.index);
+        ++group.counts[static_cast<int>(p.status)];
+      } else {
+        auto [number, sw] = Impl::SplitDn(m);
+        const int* qi = Impl::FindByNumber(T.queue_by_key, T.queue_keys_by_number, m);
+        Impl::Queue& q = qi != nullptr ? *T.queues[*qi]
+                                       : I.GetOrCreateQueue(T, number, sw, ObjectType::kQueue, now);
+        group.members.push_back(q.node.index);
+        q.groups.push_back(group.node.index);
+      }
+    }
+    if (group.node.catalog.empty()) I.InstantiateCatalog(T, group.node, now);
+  }
+  return {};
+}
+
+Result<void> Engine::CheckOrder(const Event& e) const {
+  const auto& I = *impl_;
+  auto it = I.tenant_by_name.find(e.tenant.empty() ? "default" : e.tenant);
+  if (it == I.tenant_by_name.end() || e.this_dn.empty()) return {};
+  const Impl::Tenant& T = *it->second;
+  const std::string key = DnKey(e.this_dn, e.switch_id.empty() ? "default" : e.switch_id);
+  TimeMs last = -1;
+  if (auto d = T.dn_by_key.find(key); d != T.dn_by_key.end()) last = T.dns[d->second]->last_event;
+  if (auto q = T.queue_by_key.find(key); q != T.queue_by_key.end()) {
+    last = std::max(last, T.queues[q->second]->last_event);
+  }
+  if (e.time < last) {
+    return Error{Errc::kOutOfOrder, "event for DN '" + key + "' at " + std::to_string(e.time) +
+                                        " ms is older than the last applied event of that DN (" +
+                                        std::to_string(last) + " ms)"};
+  }
+  return {};
+}
+
+Result<void> Engine::Apply(const Event& event, std::vector<Notification>& out) {
+  auto& I = *impl_;
+  auto order = CheckOrder(event);
+  if (!order) return order;
+  auto missing = [&](const char* field) -> Result<void> {
+    return Error{Errc::kInvalidArgument,
+                 std::string(EventTypeName(event.type)) + ": field '" + field + "' is required"};
+  };
+  switch (event.type) {
+    case EventType::kTick:
+    case EventType::kLinkConnected:
+    case EventType::kLinkDisconnected: break;
+    case EventType::kAgentLogin:
+      if (event.agent_id.empty()) return missing("agentId");
+      [[fallthrough]];
+    default:
+      if (event.this_dn.empty()) return missing("thisDN");
+      break;
+  }
+  switch (event.type) {
+    case EventType::kDialing:
+    case EventType::kRinging:
+    case EventType::kEstablished:
+    case EventType::kReleased:
+    case EventType::kHeld:
+    case EventType::kRetrieved:
+    case EventType::kQueued:
+    case EventType::kDiverted:
+    case EventType::kAbandoned:
+    case EventType::kAttachedDataChanged:
+      if (event.conn_id.empty()) return missing("connId");
+      break;
+    default: break;
+  }
+  const TimeMs t = std::max(event.time, I.now);
+  I.out = &out;
+  I.RunTimersUntil(t);
+  I.now = t;
+  auto r = I.ApplyEvent(event, t);
+  ++I.counters.events_applied;
+  I.FlushDirty(t);
+  I.out = nullptr;
+  return r;
+}
+
+void Engine::AdvanceTo(TimeMs now, std::vector<Notification>& out) {
+  auto& I = *impl_;
+  I.out = &out;
+  I.RunTimersUntil(now);
+  I.now = std::max(I.now, now);
+  I.out = nullptr;
+}
+
+TimeMs Engine::Now() const { return impl_->now; }
+
+Result<StatValue> Engine::Peek(std::string_view tenant, std::string_view name,
+                               const ObjectRef& object) {
+  auto& I = *impl_;
+  auto T = I.TenantFor(tenant);
+  if (!T) return T.error();
+  size_t index = I.catalog.size();
+  for (size_t i = 0; i < I.catalog.size(); ++i) {
+    if (I.catalog[i].name == name) index = i;
+  }
+  if (index == I.catalog.size()) {
+    return Error{Errc::kNotFound, "statistic '" + std::string(name) + "' is not in the catalog"};
+  }
+  auto node = I.FindNode(**T, object);
+  if (!node) return node.error();
+  auto& inst = (*node)->catalog[index];
+  if (!inst) {
+    return Error{Errc::kInvalidArgument, "statistic '" + std::string(name) +
+                                             "' does not apply to " +
+                                             std::string(ObjectTypeName(object.type))};
+  }
+  return I.ValueOf(*inst, I.now);
+}
+
+Result<Engine::Opened> Engine::OpenCatalog(std::string_view tenant, std::string_view name,
+                                           const ObjectRef& object) {
+  auto& I = *impl_;
+  auto T = I.TenantFor(tenant);
+  if (!T) return T.error();
+  for (size_t i = 0; i < I.catalog.size(); ++i) {
+    if (I.catalog[i].name != name) continue;
+    auto node = I.FindNode(**T, object);
+    if (!node) return node.error();
+    auto& inst = (*node)->catalog[i];
+    if (!inst) {
+      return Error{Errc::kInvalidArgument, "statistic '" + std::string(name) +
+                                               "' does not apply to " +
+                                               std::string(ObjectTypeName(object.type))};
+    }
+    return I.Subscribe(inst.get(), nullptr, inst->stat.Def());
+  }
+  return Error{Errc::kNotFound, "statistic '" + std::string(name) + "' is not in the catalog"};
+}
+
+Result<Engine::Opened> Engine::OpenDefinition(std::string_view tenant, const KeyValues& definition,
+                                              const ObjectRef& object) {
+  auto& I = *impl_;
+  auto T = I.TenantFor(tenant);
+  if (!T) return T.error();
+  auto def = ParseDefinition(definition, (*T)->zone);
+  if (!def) return def.error();
+  auto ok = CheckApplicable(*def, object.type);
+  if (!ok) return ok.error();
+  auto node = I.FindNode(**T, object);
+  if (!node) return node.error();
+  auto shared = std::make_shared<const Definition>(std::move(*def));
+  auto inst = std::make_unique<Impl::Instance>(shared, I.now, *T, *node);
+  Impl::Instance* raw = inst.get();
+  I.Register(*raw, I.now);
+  return I.Subscribe(raw, std::move(inst), *shared);
+}
+
+void Engine::Close(std::uint64_t handle) {
+  auto& I = *impl_;
+  auto it = I.subs.find(handle);
+  if (it == I.subs.end()) return;
+  Impl::Subscriber& s = *it->second;
+  auto& list = s.inst->subs;
+  list.erase(std::remove(list.begin(), list.end(), handle), list.end());
+  if (s.owned) I.Unregister(*s.owned);
+  I.subs.erase(it);
+  --I.counters.open_statistics;
+}
+
+Result<StatValue> Engine::Get(std::uint64_t handle) {
+  auto& I = *impl_;
+  auto it = I.subs.find(handle);
+  if (it == I.subs.end()) return Error{Errc::kNotFound, "no such statistic handle"};
+  return I.ValueOf(*it->second->inst, I.now);
+}
+
+bool Engine::HasCatalogStatistic(std::string_view name) const {
+  for (const auto& e : impl_->catalog) {
+    if (e.name == name) return true;
+  }
+  return false;
+}
+
+EngineCounters Engine::Counters() const { return impl_->counters; }
+
+size_t Engine::ApproxStatisticBytes() const {
+  size_t bytes = 0;
+  auto node_bytes = [&](const Impl::Node& n) {
+    for (const auto& inst : n.catalog) {
+      if (inst) bytes += sizeof(Impl::Instance) + inst->stat.ApproxBytes();
+    }
+  };
+  for (const auto& T : impl_->tenants) {
+    node_bytes(T->node);
+    for (const auto& x : T->dns) node_bytes(x->node);
+    for (const auto& x : T->agents) node_bytes(x->node);
+    for (const auto& x : T->places) node_bytes(x->node);
+    for (const auto& x : T->groups) node_bytes(x->node);
+    for (const auto& x : T->queues) node_bytes(x->node);
+  }
+  return bytes;
+}
+
+}  // namespace tally::stats

@@ -1,0 +1,33 @@
+// Filters (`dynamicFilter`): boolean conditions on the data attached to actions and statuses.
+// Grammar (DESIGN.md §4, documented in docs/statistics.md):
+//   expr    := and ('|' and)*          and := unary ('&' unary)*
+//   unary   := '~' unary | '(' expr ')' | call | compare
+//   call    := PairExists("k","v") | KeyExists("k") | ReasonExists("k"[,"v"])
+//   compare := field op value          op := = | != | < | <= | > | >=
+//   field   := Media | MediaType | CallType | ThisQueue | ANI | DNIS
+//            | UserData.<key> | Reasons.<key> | <key>  (a bare unknown key means UserData.<key>)
+// Values are bare tokens or "quoted strings"; < <= > >= compare numerically when both sides are
+// numbers, else as text. Names of fields and functions are case-insensitive.
+// Threading: a parsed Filter is immutable and may be shared.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/errc.h"
+#include "stats/event.h"
+
+namespace tally::stats {
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+  [[nodiscard]] virtual bool Matches(const Attributes& a) const = 0;
+};
+using FilterPtr = std::shared_ptr<const Filter>;
+
+// Parses a filter; errors say "column N: …". An empty text is an error (callers omit the filter).
+[[nodiscard]] Result<FilterPtr> ParseFilter(std::string_view text);
+
+}  // namespace tally::stats
