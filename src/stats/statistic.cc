@@ -98,6 +98,7 @@ void IntervalAgg::Add(const IntervalAgg& o) {
   max_current = std::max(max_current, o.max_current);
   min_current = std::min(min_current, o.min_current);
   current_integral_x2 += o.current_integral_x2;
+  count_integral += o.count_integral;
 }
 
 Statistic::Statistic(std::shared_ptr<const Definition> def, TimeMs created) : def_(std::move(def)) {
@@ -157,6 +158,7 @@ void Statistic::Integrate(Side& s, TimeMs t) {
     const TimeMs l = s.integral_t;
     s.agg->current_integral_x2 +=
         static_cast<double>(t - l) * static_cast<double>(s.n_cur * (t + l) - 2 * s.sum_cur);
+    s.agg->count_integral += static_cast<double>(s.n_cur * (t - l));
   }
   s.integral_t = t;
 }
@@ -222,10 +224,25 @@ void Statistic::Instant(Side& s, TimeMs duration, TimeMs /*t*/) {
   Ended(s, duration);
 }
 
+void Statistic::FlushPending(Side& s, TimeMs t) {
+  if (s.pending.empty()) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < s.pending.size(); ++i) {
+    const auto p = s.pending[i];
+    if (p.end < t) {
+      Close(s, p.start, p.end);
+    } else {
+      s.pending[kept++] = p;
+    }
+  }
+  s.pending.resize(kept);
+}
+
 void Statistic::OnStatus(std::uint64_t unit, const UnitStatus& before, const UnitStatus& after,
                          TimeMs t) {
   for (Side* s : {&main_, rel_.get()}) {
     if (s == nullptr) continue;
+    FlushPending(*s, t);
     const bool old_in = before.present && Matches(*s, before.status, before.attrs);
     const bool new_in = after.present && Matches(*s, after.status, after.attrs);
     if (!old_in && !new_in) continue;
@@ -235,13 +252,26 @@ void Statistic::OnStatus(std::uint64_t unit, const UnitStatus& before, const Uni
     if (new_in && (!old_in || changed)) CurAdd(*s, after.start, t);
     if (!track_episodes_) continue;
     if (!old_in && new_in) {
+      auto same_instant =
+          std::find_if(s->pending.begin(), s->pending.end(),
+                       [&](const Side::PendingClose& p) { return p.unit == unit && p.end == t; });
+      if (same_instant != s->pending.end()) {
+        // Left and re-entered the mask at the same instant: the episode goes on.
+        s->open_starts.Put(unit, same_instant->start);
+        s->pending.erase(same_instant);
+        continue;
+      }
       // A unit that joins the object mid-status brings the status' real start.
       const TimeMs start = before.present ? t : std::min(after.start, t);
       s->open_starts.Put(unit, start);
       Open(*s, start, true);
     } else if (old_in && !new_in) {
       const TimeMs start = s->open_starts.Take(unit).value_or(t);
-      Close(*s, start, t);
+      if (history_) {
+        s->pending.push_back(Side::PendingClose{unit, start, t});
+      } else {
+        Close(*s, start, t);
+      }
     }
   }
 }
@@ -325,8 +355,14 @@ void Statistic::Roll(Side& s, TimeMs boundary) {
 bool Statistic::Advance(TimeMs now) {
   if (!history_) return false;
   bool reset = false;
+  auto flush = [&](TimeMs t) {
+    for (Side* s : {&main_, rel_.get()}) {
+      if (s != nullptr) FlushPending(*s, t);
+    }
+  };
   if (def_->interval == IntervalType::kGrowingWindow) {
     while (now >= next_reset_) {
+      flush(next_reset_ + 1);
       value_before_reset_ = NumberAt(next_reset_);
       ResetGrowing(next_reset_);
       next_reset_ = NextReset(def_->growing, next_reset_);
@@ -349,6 +385,7 @@ bool Statistic::Advance(TimeMs now) {
         window_start_ = bucket_end_ - step;
         if (now < bucket_end_) break;
       }
+      flush(bucket_end_ + 1);
       for (Side* s : {&main_, rel_.get()}) {
         if (s != nullptr) Roll(*s, bucket_end_);
       }
@@ -357,6 +394,7 @@ bool Statistic::Advance(TimeMs now) {
       ++rolls;
     }
   }
+  flush(now);
   return reset;
 }
 
@@ -404,6 +442,7 @@ IntervalAgg Statistic::Sum(const Side& s, TimeMs now) const {
     const TimeMs l = s.integral_t;
     total.current_integral_x2 +=
         static_cast<double>(now - l) * static_cast<double>(s.n_cur * (now + l) - 2 * s.sum_cur);
+    total.count_integral += static_cast<double>(s.n_cur * (now - l));
   }
   return total;
 }
@@ -456,8 +495,9 @@ double Statistic::NumberAt(TimeMs now) const {
 
   const IntervalAgg a = Sum(main_, now);
   const bool status_subject = def_->subject != Subject::kDNAction;
+  // Statuses in progress count; actions in progress do not (spec §3.2).
   auto total_time = [&](const Side& s, const IntervalAgg& agg) {
-    return static_cast<double>(agg.closed_time + OpenTime(s, now));
+    return static_cast<double>(agg.closed_time + (status_subject ? OpenTime(s, now) : 0));
   };
   auto total_number = [&](const IntervalAgg& agg) {
     return static_cast<double>(status_subject ? agg.n_started : agg.n_closed);
@@ -498,7 +538,7 @@ double Statistic::NumberAt(TimeMs now) const {
       const IntervalAgg r = Sum(*rel_, now);
       return ratio(total_number(a) * 3'600'000.0, total_time(*rel_, r));
     }
-    case Category::kAverageOfCurrentNumber: return ratio(total_time(main_, a), elapsed);
+    case Category::kAverageOfCurrentNumber: return ratio(a.count_integral, elapsed);
     case Category::kAverageOfCurrentTime:
       return ratio(a.current_integral_x2 / 2.0, elapsed) / 1000.0;
     case Category::kServiceFactor1: {

@@ -7,7 +7,8 @@
 // Masks and filters are applied here. Status items for historical categories are *episodes*:
 // maximal stretches in which the unit's status stays inside the mask (so talk→hold→talk→ACW is
 // one handling episode); current categories see each status period (TimeInCurrentState resets on
-// every status change). Formulas: docs/statistics.md.
+// every status change). An episode that ends and restarts at the same millisecond continues.
+// Formulas: docs/statistics.md.
 // Threading: single-threaded (owned by the engine thread).
 #pragma once
 
@@ -52,6 +53,7 @@ struct IntervalAgg {
   std::int64_t max_current = 0;  // extremes of the current number during the interval
   std::int64_t min_current = 0;
   double current_integral_x2 = 0;  // 2 × ∫ CurrentTime dt (ms²), for AverageOfCurrentTime
+  double count_integral = 0;       // ∫ CurrentNumber dt (ms), for AverageOfCurrentNumber
 
   void Start(std::int64_t current) {
     *this = IntervalAgg{};
@@ -120,10 +122,18 @@ class Statistic {
     // historical
     StartMap open_starts;  // status: unit → episode start; filtered actions
     std::int64_t n_open = 0;
-    std::int64_t eff_sum = 0;            // Σ max(start, bucket start) over open items
-    IntervalAgg* agg = nullptr;          // current interval
-    std::vector<IntervalAgg> buckets;    // 1 (growing) or N (sliding)
-    size_t head = 0;                     // current bucket index (sliding)
+    std::int64_t eff_sum = 0;          // Σ max(start, bucket start) over open items
+    IntervalAgg* agg = nullptr;        // current interval
+    std::vector<IntervalAgg> buckets;  // 1 (growing) or N (sliding)
+    size_t head = 0;                   // current bucket index (sliding)
+    // Status episodes that ended at `end` but may continue if the unit re-enters the mask at
+    // the same instant (e.g. EventReleased then EventAgentNotReady(ACW) with one timestamp).
+    struct PendingClose {
+      std::uint64_t unit;
+      TimeMs start;
+      TimeMs end;
+    };
+    std::vector<PendingClose> pending;
     std::vector<SelectedItem> selected;  // Selection ring
     size_t selected_next = 0;
     std::int64_t selected_count = 0;
@@ -139,6 +149,8 @@ class Statistic {
   void Instant(Side& s, TimeMs duration, TimeMs t);
   void Ended(Side& s, std::int64_t duration);
   void StartWindow(TimeMs t);
+  // Closes pending episodes that ended before `t`.
+  void FlushPending(Side& s, TimeMs t);
   void Roll(Side& s, TimeMs boundary);
   void ResetGrowing(TimeMs at);
   [[nodiscard]] IntervalAgg Sum(const Side& s, TimeMs now) const;

@@ -15,6 +15,12 @@ constexpr TimeMs kT0 = 1772323200000;  // 2026-03-01T00:00:00Z
 
 Statistic::UnitStatus Unit(Status s, TimeMs start) { return {true, s, start, nullptr}; }
 
+// The contract: Advance(now) before reading.
+double At(Statistic& s, TimeMs now) {
+  s.Advance(now);
+  return s.Number(now);
+}
+
 TEST(StartMapTest, GrowsIntoAHashMap) {
   StartMap m;
   for (std::uint64_t k = 0; k < 100; ++k) m.Put(k, static_cast<TimeMs>(k * 10));
@@ -34,13 +40,13 @@ TEST(StatisticTest, TotalTimeProjectsOpenStatusAndClipsAtReset) {
   const TimeMs t1 = kT0 + 23 * 3600'000;  // 23:00 ready
   s.Advance(t1);
   s.OnStatus(1, Unit(Status::kLoggedIn, kT0), Unit(Status::kWaitForNextCall, t1), t1);
-  EXPECT_DOUBLE_EQ(s.Number(t1 + 600'000), 600);  // in progress: counts
+  EXPECT_DOUBLE_EQ(At(s, t1 + 600'000), 600);  // in progress: counts
   const TimeMs midnight = kT0 + 24 * 3600'000;
   s.Advance(midnight + 60'000);
-  EXPECT_DOUBLE_EQ(s.Number(midnight + 60'000), 60);  // only since the reset
+  EXPECT_DOUBLE_EQ(At(s, midnight + 60'000), 60);  // only since the reset
   s.OnStatus(1, Unit(Status::kWaitForNextCall, t1), Unit(Status::kCallInbound, midnight + 90'000),
              midnight + 90'000);
-  EXPECT_DOUBLE_EQ(s.Number(midnight + 200'000), 90);
+  EXPECT_DOUBLE_EQ(At(s, midnight + 200'000), 90);
   EXPECT_EQ(s.IntervalLengthSeconds(midnight + 200'000), 200);
 }
 
@@ -59,17 +65,17 @@ TEST(StatisticTest, EpisodesMergeStatusesInsideTheMask) {
              t + 100'000);
   s.OnStatus(1, Unit(Status::kAfterCallWork, t + 100'000),
              Unit(Status::kWaitForNextCall, t + 120'000), t + 120'000);
-  EXPECT_DOUBLE_EQ(s.Number(t + 200'000), 120);  // one handling episode of 120 s
+  EXPECT_DOUBLE_EQ(At(s, t + 200'000), 120);  // one handling episode of 120 s
 }
 
 TEST(StatisticTest, CurrentTimeRestartsOnEveryStatusChange) {
   Statistic s(Def({{"category", "CurrentTime"}, {"subject", "AgentStatus"}, {"mainMask", "*"}}),
               kT0);
   s.OnStatus(1, {}, Unit(Status::kWaitForNextCall, kT0), kT0);
-  EXPECT_DOUBLE_EQ(s.Number(kT0 + 5000), 5);
+  EXPECT_DOUBLE_EQ(At(s, kT0 + 5000), 5);
   s.OnStatus(1, Unit(Status::kWaitForNextCall, kT0), Unit(Status::kCallRinging, kT0 + 5000),
              kT0 + 5000);
-  EXPECT_DOUBLE_EQ(s.Number(kT0 + 7000), 2);
+  EXPECT_DOUBLE_EQ(At(s, kT0 + 7000), 2);
 }
 
 TEST(StatisticTest, SlidingWindowForgetsOldSteps) {
@@ -85,11 +91,11 @@ TEST(StatisticTest, SlidingWindowForgetsOldSteps) {
   s.Advance(kT0 + 35'000);
   s.OnInstant(Action::kCallAbandoned, 5000, a, kT0 + 35'000);
   s.Advance(kT0 + 59'000);
-  EXPECT_DOUBLE_EQ(s.Number(kT0 + 59'000), 2);
+  EXPECT_DOUBLE_EQ(At(s, kT0 + 59'000), 2);
   s.Advance(kT0 + 65'000);  // the step [0,10) s left the 6-step window
-  EXPECT_DOUBLE_EQ(s.Number(kT0 + 65'000), 1);
+  EXPECT_DOUBLE_EQ(At(s, kT0 + 65'000), 1);
   s.Advance(kT0 + 10 * 60'000);
-  EXPECT_DOUBLE_EQ(s.Number(kT0 + 10 * 60'000), 0);
+  EXPECT_DOUBLE_EQ(At(s, kT0 + 10 * 60'000), 0);
 }
 
 TEST(StatisticTest, SelectionKeepsTheLastNItems) {
@@ -101,7 +107,7 @@ TEST(StatisticTest, SelectionKeepsTheLastNItems) {
               kT0);
   Attributes a;
   for (TimeMs d : {10'000, 20'000, 30'000, 60'000}) s.OnInstant(Action::kCallReleased, d, a, kT0);
-  EXPECT_DOUBLE_EQ(s.Number(kT0), (20 + 30 + 60) / 3.0);
+  EXPECT_DOUBLE_EQ(At(s, kT0), (20 + 30 + 60) / 3.0);
 }
 
 }  // namespace
