@@ -1094,7 +1094,7 @@ struct Engine::Impl {
         return {};
       case EventType::kQueued: {
         Queue& q = QueueFor(T, e, t);
-        q.last_event = t;
+        q.last_event = std::max(q.last_event, e.time);  // the ordering rule uses event time
         if (q.waiting.count(e.conn_id) != 0) {
           ++counters.events_ignored;
           return {};
@@ -1111,7 +1111,7 @@ struct Engine::Impl {
       case EventType::kDiverted:
       case EventType::kAbandoned: {
         Queue& q = QueueFor(T, e, t);
-        q.last_event = t;
+        q.last_event = std::max(q.last_event, e.time);  // the ordering rule uses event time
         auto it = q.waiting.find(e.conn_id);
         if (it == q.waiting.end()) {
           ++counters.events_ignored;
@@ -1132,7 +1132,7 @@ struct Engine::Impl {
     }
     // Events on a regular DN.
     Dn& d = GetOrCreateDn(T, e.this_dn, sw, t);
-    d.last_event = t;
+    d.last_event = std::max(d.last_event, e.time);  // the ordering rule uses event time
     switch (e.type) {
       case EventType::kAgentLogin: {
         Agent& a = GetOrCreateAgent(T, e.agent_id, t);
