@@ -10,6 +10,8 @@
 #include <queue>
 #include <unordered_map>
 
+#include <boost/container/small_vector.hpp>
+
 #include "stats/definition.h"
 #include "stats/statistic.h"
 
@@ -68,6 +70,8 @@ struct Engine::Impl {
   };
 
   struct Tenant;
+  // Nodes that see one action: DN, place, place groups, agent, agent groups, tenant.
+  using NodeList = boost::container::small_vector<Node*, 12>;
 
   struct Instance {
     Instance(std::shared_ptr<const Definition> def, TimeMs created, Tenant* t, Node* n)
@@ -470,7 +474,7 @@ struct Engine::Impl {
     fn(T.node);
   }
 
-  void ActionStarted(std::vector<Node*>& nodes, const ActionRec& r, TimeMs t) {
+  void ActionStarted(NodeList& nodes, const ActionRec& r, TimeMs t) {
     for (Node* n : nodes) {
       for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
         inst->stat.Advance(t);
@@ -479,7 +483,7 @@ struct Engine::Impl {
       }
     }
   }
-  void ActionEnded(std::vector<Node*>& nodes, const ActionRec& r, TimeMs t) {
+  void ActionEnded(NodeList& nodes, const ActionRec& r, TimeMs t) {
     for (Node* n : nodes) {
       for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
         inst->stat.Advance(t);
@@ -488,8 +492,8 @@ struct Engine::Impl {
       }
     }
   }
-  void ActionInstant(std::vector<Node*>& nodes, Action kind, TimeMs duration,
-                     const Attributes& attrs, TimeMs t) {
+  void ActionInstant(NodeList& nodes, Action kind, TimeMs duration, const Attributes& attrs,
+                     TimeMs t) {
     for (Node* n : nodes) {
       for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
         inst->stat.Advance(t);
@@ -499,13 +503,13 @@ struct Engine::Impl {
     }
   }
 
-  std::vector<Node*> DnNodes(Tenant& T, Dn& d, int agent) {
-    std::vector<Node*> nodes;
+  NodeList DnNodes(Tenant& T, Dn& d, int agent) {
+    NodeList nodes;
     ForDnActionNodes(T, d, agent, [&](Node& n) { nodes.push_back(&n); });
     return nodes;
   }
-  std::vector<Node*> QueueNodes(Tenant& T, Queue& q) {
-    std::vector<Node*> nodes;
+  NodeList QueueNodes(Tenant& T, Queue& q) {
+    NodeList nodes;
     ForQueueNodes(T, q, [&](Node& n) { nodes.push_back(&n); });
     return nodes;
   }
@@ -1005,7 +1009,7 @@ struct Engine::Impl {
       }
       return AttributesPtr(a);
     };
-    auto change = [&](std::vector<Node*>& nodes, ActionRec& r, const AttributesPtr& next) {
+    auto change = [&](NodeList& nodes, ActionRec& r, const AttributesPtr& next) {
       const AttributesPtr before = r.attrs;
       r.attrs = next;
       for (Node* n : nodes) {
@@ -1704,7 +1708,7 @@ size_t Engine::ApproxStatisticBytes() const {
   size_t bytes = 0;
   auto node_bytes = [&](const Impl::Node& n) {
     for (const auto& inst : n.catalog) {
-      if (inst) bytes += sizeof(Impl::Instance) + inst->stat.ApproxBytes();
+      if (inst) bytes += sizeof(Impl::Instance) - sizeof(Statistic) + inst->stat.ApproxBytes();
     }
   };
   for (const auto& T : impl_->tenants) {

@@ -130,6 +130,11 @@ void Statistic::StartWindow(TimeMs t) {
     n_buckets = static_cast<size_t>((def_->sliding_length_ms + step - 1) / step);
     bucket_end_ = (t / step + 1) * step;
   }
+  if (history_) {
+    next_boundary_ = def_->interval == IntervalType::kGrowingWindow   ? next_reset_
+                     : def_->interval == IntervalType::kSlidingWindow ? bucket_end_
+                                                                      : INT64_MAX;
+  }
   for (Side* s : {&main_, rel_.get()}) {
     if (s == nullptr) continue;
     s->integral_t = t;
@@ -269,6 +274,7 @@ void Statistic::OnStatus(std::uint64_t unit, const UnitStatus& before, const Uni
       const TimeMs start = s->open_starts.Take(unit).value_or(t);
       if (history_) {
         s->pending.push_back(Side::PendingClose{unit, start, t});
+        has_pending_ = true;
       } else {
         Close(*s, start, t);
       }
@@ -353,6 +359,8 @@ void Statistic::Roll(Side& s, TimeMs boundary) {
 }
 
 bool Statistic::Advance(TimeMs now) {
+  // Called for every statistic on every change it sees: keep the common case cheap.
+  if (now < next_boundary_ && !has_pending_) return false;
   if (!history_) return false;
   bool reset = false;
   auto flush = [&](TimeMs t) {
@@ -395,6 +403,10 @@ bool Statistic::Advance(TimeMs now) {
     }
   }
   flush(now);
+  has_pending_ = !main_.pending.empty() || (rel_ && !rel_->pending.empty());
+  next_boundary_ = def_->interval == IntervalType::kGrowingWindow   ? next_reset_
+                   : def_->interval == IntervalType::kSlidingWindow ? bucket_end_
+                                                                    : INT64_MAX;
   return reset;
 }
 

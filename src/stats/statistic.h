@@ -12,6 +12,7 @@
 // Threading: single-threaded (owned by the engine thread).
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -165,6 +166,8 @@ class Statistic {
   TimeMs window_start_ = 0;  // growing: last reset (or creation); sliding: current bucket start
   TimeMs next_reset_ = 0;    // growing: next reset
   TimeMs bucket_end_ = 0;    // sliding: end of the current step
+  TimeMs next_boundary_ = INT64_MAX;  // earliest time Advance() has work (reset, step)
+  bool has_pending_ = false;          // some episode close is pending
   bool track_episodes_ = false;
   TimeMs created_ = 0;
   double value_before_reset_ = 0;

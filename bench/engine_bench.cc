@@ -1,0 +1,191 @@
+// Engine benchmarks: event throughput with the full catalog maintained for a large contact
+// center (10k agents in 100 groups), and memory per open statistic. Figures: BENCHMARKS.md.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+
+#include "common/metrics.h"
+#include "config/catalog.h"
+#include "stats/engine.h"
+
+namespace tally::stats {
+namespace {
+
+constexpr TimeMs kStart = 1772352000000;  // 2026-03-01T08:00:00Z
+
+std::vector<CatalogEntry> Catalog() {
+  const char* dir = std::getenv("TALLY_SOURCE_DIR");
+  const std::string path = std::string(dir != nullptr ? dir : ".") + "/config/statistics.toml";
+  auto load = config::LoadCatalogFile(path);
+  if (!load.errors.empty()) {
+    std::fprintf(stderr, "%s\n", load.errors[0].ToString().c_str());
+    std::abort();
+  }
+  std::vector<CatalogEntry> out;
+  for (auto& d : load.definitions) out.push_back({d.name, d.fields});
+  return out;
+}
+
+struct Center {
+  int agents;
+  int groups;
+  int queues;
+};
+
+TenantSetup Setup(const Center& c) {
+  TenantSetup t;
+  t.name = "bench";
+  for (int q = 0; q < c.queues; ++q) t.queues.push_back(std::to_string(8000 + q));
+  TenantSetup::Group all_queues{ObjectType::kGroupQueues, "all", t.queues};
+  t.groups.push_back(all_queues);
+  std::vector<TenantSetup::Group> groups(static_cast<size_t>(c.groups));
+  for (int g = 0; g < c.groups; ++g)
+    groups[g] = {ObjectType::kGroupAgents, "g" + std::to_string(g), {}};
+  for (int a = 0; a < c.agents; ++a) {
+    const std::string id = "agent" + std::to_string(a);
+    t.agents.push_back(id);
+    t.places.push_back({"place" + std::to_string(a), {std::to_string(100000 + a)}});
+    groups[static_cast<size_t>(a % c.groups)].members.push_back(id);
+  }
+  t.groups.insert(t.groups.end(), groups.begin(), groups.end());
+  return t;
+}
+
+// A realistic mix: each agent loops login → ready → (queue, divert, ring, answer, maybe hold,
+// release, ACW, ready)…; agents advance round-robin, 1 ms apart.
+std::vector<Event> Stream(const Center& c, size_t n) {
+  std::vector<Event> events;
+  events.reserve(n);
+  std::mt19937 rng(7);
+  std::vector<int> step(static_cast<size_t>(c.agents), 0);
+  std::vector<int> call(static_cast<size_t>(c.agents), 0);
+  TimeMs t = kStart;
+  size_t k = 0;
+  while (events.size() < n) {
+    const int a = static_cast<int>(k++ % static_cast<size_t>(c.agents));
+    Event e;
+    e.tenant = "bench";
+    e.time = ++t;
+    e.this_dn = std::to_string(100000 + a);
+    const std::string queue = std::to_string(8000 + a % c.queues);
+    const std::string conn = "c" + std::to_string(a) + "_" + std::to_string(call[a]);
+    int& s = step[a];
+    switch (s) {
+      case 0:
+        e.type = EventType::kAgentLogin;
+        e.agent_id = "agent" + std::to_string(a);
+        break;
+      case 1: e.type = EventType::kAgentReady; break;
+      case 2:
+        e.type = EventType::kQueued;
+        e.this_dn = queue;
+        e.conn_id = conn;
+        e.call_type = CallType::kInbound;
+        break;
+      case 3:
+        e.type = EventType::kDiverted;
+        e.this_dn = queue;
+        e.conn_id = conn;
+        break;
+      case 4:
+        e.type = EventType::kRinging;
+        e.conn_id = conn;
+        e.call_type = CallType::kInbound;
+        break;
+      case 5:
+        e.type = EventType::kEstablished;
+        e.conn_id = conn;
+        break;
+      case 6:
+        if (rng() % 4 != 0) {
+          s = 8;
+          e.type = EventType::kReleased;
+          e.conn_id = conn;
+          break;
+        }
+        e.type = EventType::kHeld;
+        e.conn_id = conn;
+        break;
+      case 7:
+        e.type = EventType::kRetrieved;
+        e.conn_id = conn;
+        break;
+      case 8:
+        e.type = EventType::kReleased;
+        e.conn_id = conn;
+        break;
+      case 9:
+        e.type = EventType::kAgentNotReady;
+        e.work_mode = "AfterCallWork";
+        break;
+      default: e.type = EventType::kAgentReady; break;
+    }
+    if (s >= 10) {
+      s = 2;
+      ++call[a];
+    } else {
+      ++s;
+    }
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+void BM_EngineEventsWithCatalog(benchmark::State& state) {
+  const Center c{static_cast<int>(state.range(0)), static_cast<int>(state.range(0) / 100), 20};
+  Engine engine;
+  if (!engine.SetCatalog(Catalog())) std::abort();
+  if (!engine.AddTenant(Setup(c), kStart)) std::abort();
+  const auto events = Stream(c, 2'000'000);
+  std::vector<Notification> out;
+  size_t i = 0;
+  std::int64_t applied = 0;
+  for (auto _ : state) {
+    if (i == events.size()) {
+      state.SkipWithError("event stream exhausted; lower the time");
+      break;
+    }
+    auto r = engine.Apply(events[i++], out);
+    benchmark::DoNotOptimize(r);
+    out.clear();
+    ++applied;
+  }
+  state.SetItemsProcessed(applied);
+  state.counters["catalog_stats"] = static_cast<double>(engine.Counters().catalog_statistics);
+  state.counters["bytes_per_catalog_stat"] =
+      static_cast<double>(engine.ApproxStatisticBytes()) /
+      static_cast<double>(engine.Counters().catalog_statistics);
+}
+BENCHMARK(BM_EngineEventsWithCatalog)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
+
+// Memory per open ad-hoc (non-sliding) statistic: RSS growth over 100k opens, per statistic.
+void BM_MemoryPerOpenStatistic(benchmark::State& state) {
+  const Center c{1000, 10, 4};
+  for (auto _ : state) {
+    Engine engine;
+    if (!engine.AddTenant(Setup(c), kStart)) std::abort();
+    const std::uint64_t before = ProcessRssBytes();
+    const int n = static_cast<int>(state.range(0));
+    for (int i = 0; i < n; ++i) {
+      auto r = engine.OpenDefinition(
+          "bench",
+          {{"category", "TotalTime"},
+           {"subject", "AgentStatus"},
+           {"mainMask", "WaitForNextCall"},
+           {"notificationMode", "NoNotification"}},
+          ObjectRef{ObjectType::kAgent, "agent" + std::to_string(i % c.agents)});
+      if (!r) std::abort();
+    }
+    const std::uint64_t after = ProcessRssBytes();
+    state.counters["rss_bytes_per_stat"] =
+        static_cast<double>(after - before) / static_cast<double>(n);
+  }
+}
+BENCHMARK(BM_MemoryPerOpenStatistic)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace tally::stats
+
+BENCHMARK_MAIN();
