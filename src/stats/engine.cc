@@ -61,11 +61,20 @@ std::string DnKey(std::string_view id, std::string_view default_switch) {
 struct Engine::Impl {
   struct Instance;
 
+  // The statistics listening to one subject of one node, indexed by the action or status bits
+  // of their masks, so a change reaches only the statistics whose masks contain it.
+  struct Listeners {
+    std::vector<Instance*> all;
+    std::array<std::vector<Instance*>, 32> by_bit;  // unfiltered, by mask bit
+    std::vector<Instance*> always;                  // filtered statistics
+    std::vector<Instance*> trees;  // state trees: read the model, only marked dirty
+  };
+
   struct Node {
     ObjectType type = ObjectType::kAgent;
     std::string id;
     int index = -1;
-    std::array<std::vector<Instance*>, 5> listeners;
+    std::array<Listeners, 5> listeners;
     std::vector<std::unique_ptr<Instance>> catalog;  // by catalog index; null if not applicable
   };
 
@@ -81,6 +90,10 @@ struct Engine::Impl {
     Node* node;
     std::vector<std::uint64_t> subs;
     bool dirty = false;
+    std::uint32_t bits = 0;  // main | rel mask bits (actions or statuses by subject)
+    bool always = false;     // called for every change (filter or state tree)
+
+    [[nodiscard]] bool Has(int bit) const { return (bits >> bit) & 1u; }
   };
 
   struct ActionRec {
@@ -257,13 +270,34 @@ struct Engine::Impl {
   }
 
   void Register(Instance& inst, TimeMs t) {
-    inst.node->listeners[static_cast<int>(inst.stat.Def().subject)].push_back(&inst);
+    const Definition& def = inst.stat.Def();
+    const bool actions = def.subject == Subject::kDNAction;
+    inst.bits = actions ? def.main.actions : def.main.statuses;
+    if (def.rel) inst.bits |= actions ? def.rel->actions : def.rel->statuses;
+    inst.always = def.filter != nullptr;
+    Listeners& l = inst.node->listeners[static_cast<int>(def.subject)];
+    l.all.push_back(&inst);
+    if (def.IsStateTree()) {
+      l.trees.push_back(&inst);
+    } else if (inst.always) {
+      l.always.push_back(&inst);
+    } else {
+      for (int b = 0; b < 32; ++b) {
+        if (inst.Has(b)) l.by_bit[b].push_back(&inst);
+      }
+    }
     Replay(inst, t);
   }
 
   void Unregister(Instance& inst) {
-    auto& list = inst.node->listeners[static_cast<int>(inst.stat.Def().subject)];
-    list.erase(std::remove(list.begin(), list.end(), &inst), list.end());
+    Listeners& l = inst.node->listeners[static_cast<int>(inst.stat.Def().subject)];
+    auto drop = [&](std::vector<Instance*>& v) {
+      v.erase(std::remove(v.begin(), v.end(), &inst), v.end());
+    };
+    drop(l.all);
+    drop(l.always);
+    drop(l.trees);
+    for (auto& v : l.by_bit) drop(v);
     dirty.erase(std::remove(dirty.begin(), dirty.end(), &inst), dirty.end());
   }
 
@@ -442,10 +476,26 @@ struct Engine::Impl {
   void EmitStatus(Node& node, Subject subject, std::uint64_t unit,
                   const Statistic::UnitStatus& before, const Statistic::UnitStatus& after,
                   TimeMs t) {
-    for (Instance* inst : node.listeners[static_cast<int>(subject)]) {
+    Listeners& l = node.listeners[static_cast<int>(subject)];
+    auto call = [&](Instance* inst) {
       inst->stat.Advance(t);
       inst->stat.OnStatus(unit, before, after, t);
       MarkDirty(inst);
+    };
+    for (Instance* inst : l.trees) MarkDirty(inst);
+    for (Instance* inst : l.always) call(inst);
+    const bool same = before.present && after.present && before.status == after.status &&
+                      before.start == after.start;
+    if (same) return;  // only the data changed: only filtered statistics can care
+    const int old_bit = static_cast<int>(before.status);
+    if (before.present) {
+      for (Instance* inst : l.by_bit[old_bit]) call(inst);
+    }
+    if (after.present) {
+      for (Instance* inst : l.by_bit[static_cast<int>(after.status)]) {
+        if (before.present && inst->Has(old_bit)) continue;  // already called
+        call(inst);
+      }
     }
   }
 
@@ -474,33 +524,38 @@ struct Engine::Impl {
     fn(T.node);
   }
 
-  void ActionStarted(NodeList& nodes, const ActionRec& r, TimeMs t) {
+  // Calls fn(inst) for the DNAction statistics of `nodes` that can see action `kind`.
+  template <typename Fn>
+  void ForActionListeners(NodeList& nodes, Action kind, Fn&& fn) {
+    const int bit = static_cast<int>(kind);
     for (Node* n : nodes) {
-      for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
-        inst->stat.Advance(t);
-        inst->stat.OnActionStart(r.key, r.kind, r.start, *r.attrs, t);
-        MarkDirty(inst);
-      }
+      Listeners& l = n->listeners[static_cast<int>(Subject::kDNAction)];
+      for (Instance* inst : l.trees) MarkDirty(inst);
+      for (Instance* inst : l.always) fn(inst);
+      for (Instance* inst : l.by_bit[bit]) fn(inst);
     }
   }
+  void ActionStarted(NodeList& nodes, const ActionRec& r, TimeMs t) {
+    ForActionListeners(nodes, r.kind, [&](Instance* inst) {
+      inst->stat.Advance(t);
+      inst->stat.OnActionStart(r.key, r.kind, r.start, *r.attrs, t);
+      MarkDirty(inst);
+    });
+  }
   void ActionEnded(NodeList& nodes, const ActionRec& r, TimeMs t) {
-    for (Node* n : nodes) {
-      for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
-        inst->stat.Advance(t);
-        inst->stat.OnActionEnd(r.key, r.kind, r.start, *r.attrs, t);
-        MarkDirty(inst);
-      }
-    }
+    ForActionListeners(nodes, r.kind, [&](Instance* inst) {
+      inst->stat.Advance(t);
+      inst->stat.OnActionEnd(r.key, r.kind, r.start, *r.attrs, t);
+      MarkDirty(inst);
+    });
   }
   void ActionInstant(NodeList& nodes, Action kind, TimeMs duration, const Attributes& attrs,
                      TimeMs t) {
-    for (Node* n : nodes) {
-      for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
-        inst->stat.Advance(t);
-        inst->stat.OnInstant(kind, duration, attrs, t);
-        MarkDirty(inst);
-      }
-    }
+    ForActionListeners(nodes, kind, [&](Instance* inst) {
+      inst->stat.Advance(t);
+      inst->stat.OnInstant(kind, duration, attrs, t);
+      MarkDirty(inst);
+    });
   }
 
   NodeList DnNodes(Tenant& T, Dn& d, int agent) {
@@ -881,7 +936,7 @@ struct Engine::Impl {
     DnUnitForAgent(T, d, a, true, t);
     if (first_login) {
       for (auto& list : a.node.listeners) {
-        for (Instance* inst : list) {
+        for (Instance* inst : list.all) {
           inst->stat.Advance(t);
           inst->stat.OnLogin(t);
           MarkDirty(inst);
@@ -1013,7 +1068,11 @@ struct Engine::Impl {
       const AttributesPtr before = r.attrs;
       r.attrs = next;
       for (Node* n : nodes) {
-        for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)]) {
+        // Unfiltered statistics ignore data changes; state trees show them.
+        for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)].trees) {
+          MarkDirty(inst);
+        }
+        for (Instance* inst : n->listeners[static_cast<int>(Subject::kDNAction)].always) {
           inst->stat.Advance(t);
           inst->stat.OnActionAttrs(r.key, r.kind, r.start, *before, *next, t);
           MarkDirty(inst);
