@@ -28,8 +28,10 @@ demo: deps
 
 bench: deps
 	@cmake --preset release >/dev/null
-	@cmake --build --preset release
-	@echo "no benchmarks yet: they arrive with the engine issue"
+	@cmake --build --preset release --target engine_bench
+	TALLY_SOURCE_DIR=$(CURDIR) build/release/bench/engine_bench --benchmark_filter=Events \
+	  --benchmark_min_time=2 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	TALLY_SOURCE_DIR=$(CURDIR) build/release/bench/engine_bench --benchmark_filter=Memory
 
 format:
 	@git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc' 'tests/*.h' 'tests/*.cc' | xargs -r clang-format -i
