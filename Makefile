@@ -4,7 +4,7 @@ PRESET ?= ci
 DEMO_PRESET ?= release
 BUILD_DIR = build/$(PRESET)
 
-.PHONY: all deps build test demo bench format lint clean
+.PHONY: all deps build test test-asan demo bench format lint clean
 
 all: build
 
@@ -17,6 +17,12 @@ build: deps
 
 test: build
 	ctest --preset $(PRESET)
+
+# The C++ tests again under AddressSanitizer + UBSan (CI runs this after `make test`).
+test-asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan
+	ctest --preset asan -E 'integration_node|style'
 
 demo: deps
 	@cmake --preset $(DEMO_PRESET) >/dev/null
