@@ -2,8 +2,10 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <iostream>
 #include <string>
 
+#include "auth/password.h"
 #include "config/config.h"
 #include "server/server.h"
 #include "server/version.h"
@@ -24,8 +26,24 @@ int main(int argc, char** argv) {
 
   auto* version = app.add_subcommand("version", "Print the version");
 
+  int iterations = tally::auth::kDefaultIterations;
+  auto* hash = app.add_subcommand(
+      "hash-password", "Read a password from standard input, print its PBKDF2-SHA256 hash");
+  hash->add_option("--iterations", iterations, "PBKDF2 iterations")
+      ->check(CLI::Range(1000, 10'000'000));
+
   CLI11_PARSE(app, argc, argv);
 
+  if (*hash) {
+    std::string password;
+    if (!std::getline(std::cin, password) || password.empty()) {
+      std::fprintf(stderr, "hash-password: no password on standard input\n");
+      return 1;
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    std::printf("%s\n", tally::auth::HashPassword(password, iterations).c_str());
+    return 0;
+  }
   if (*version) {
     std::printf("tally %s\n", tally::server::kVersion);
     return 0;

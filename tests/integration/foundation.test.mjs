@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import {
-  startTally, runTally, writeConfig, rawExchange, metricsText, metricValue, SOURCE_DIR,
+  startTally, runTally, writeConfig, rawExchange, metricsText, metricValue, SOURCE_DIR, TALLY_BIN,
 } from './lib/tally.mjs';
 
 const CONFIG = `
@@ -171,6 +172,15 @@ describe('command line', () => {
     assert.match(r.stderr, /server\.io_threads: expected an integer/);
   });
 
+  test('hash-password prints a PBKDF2 hash of standard input', () => {
+    const r = spawnSync(TALLY_BIN, ['hash-password', '--iterations', '1000'], { input: 'pa55word\n', encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^pbkdf2-sha256\$1000\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+\n$/);
+    const empty = spawnSync(TALLY_BIN, ['hash-password'], { input: '', encoding: 'utf8' });
+    assert.equal(empty.status, 1);
+    assert.match(empty.stderr, /no password/);
+  });
+
   test('version prints the version', () => {
     const r = runTally(['version']);
     assert.equal(r.status, 0);
@@ -178,7 +188,7 @@ describe('command line', () => {
   });
 
   test('--help works on every subcommand', () => {
-    for (const args of [['--help'], ['serve', '--help'], ['check-config', '--help'], ['version', '--help']]) {
+    for (const args of [['--help'], ['serve', '--help'], ['check-config', '--help'], ['version', '--help'], ['hash-password', '--help']]) {
       const r = runTally(args);
       assert.equal(r.status, 0, args.join(' '));
       assert.match(r.stdout, /Usage|usage/);
