@@ -66,6 +66,51 @@ class TableReader {
     out = v->get();
   }
 
+  void StringList(const std::string& key, std::vector<std::string>& out) {
+    const toml::node* node = Take(key);
+    if (node == nullptr) return;
+    const auto* arr = node->as_array();
+    if (arr == nullptr) {
+      Error(*node, key, fmt::format("expected a list of strings, got {}", TypeName(*node)));
+      return;
+    }
+    out.clear();
+    for (const auto& item : *arr) {
+      const auto* str = item.as_string();
+      if (str == nullptr) {
+        Error(item, key, fmt::format("expected strings in the list, got {}", TypeName(item)));
+        return;
+      }
+      out.push_back(str->get());
+    }
+  }
+
+  // Calls `read` for each table of the array of tables `key` ([[key]]).
+  void Tables(const std::string& key, const std::function<void(TableReader&)>& read) {
+    const toml::node* node = Take(key);
+    if (node == nullptr) return;
+    const auto* arr = node->as_array();
+    if (arr == nullptr || !arr->is_array_of_tables()) {
+      Error(*node, key, fmt::format("expected [[{}]] tables, got {}", Path(key), TypeName(*node)));
+      return;
+    }
+    for (const auto& item : *arr) {
+      TableReader sub(*item.as_table(), Path(key), file_, errors_);
+      read(sub);
+      sub.Finish();
+    }
+  }
+
+  void Required(const std::string& key, const std::string& value, const toml::node* where) {
+    if (value.empty()) {
+      errors_.push_back(
+          ConfigError{file_, where != nullptr ? static_cast<int>(where->source().begin.line) : 0,
+                      where != nullptr ? static_cast<int>(where->source().begin.column) : 0,
+                      Path(key), "is required"});
+    }
+  }
+  [[nodiscard]] const toml::table& Raw() const { return table_; }
+
   // Calls `read` with a reader for the sub-table `key`, if present.
   void Table(const std::string& key, const std::function<void(TableReader&)>& read) {
     const toml::node* node = Take(key);
@@ -166,6 +211,80 @@ void ReadLog(TableReader& r, LogConfig& l) {
   if (!format.empty()) (void)log::ParseFormat(format, l.format);
 }
 
+std::string ValidateRole(const std::string& role) {
+  if (role == "statistics:read" || role == "events:write" || role == "admin") return "";
+  return "unknown role '" + role + "' (statistics:read, events:write, admin)";
+}
+
+void ReadAuth(TableReader& r, AuthConfig& a) {
+  r.String("secret", a.secret, [](const std::string& v) -> std::string {
+    return v.size() >= 32 ? "" : "use at least 32 characters";
+  });
+  r.String("issuer", a.issuer);
+  r.String("audience", a.audience);
+  r.String("tenant_claim", a.tenant_claim);
+  r.Integer("token_ttl_s", a.token_ttl_s, 10, 86'400 * 30);
+  r.Integer("refresh_ttl_s", a.refresh_ttl_s, 10, 86'400 * 365);
+  r.Integer("max_skew_s", a.max_skew_s, 0, 3600);
+  r.StringList("api_keys", a.api_keys);
+  r.Tables("user", [&](TableReader& t) {
+    UserConfig u;
+    t.String("name", u.name);
+    t.String("tenant", u.tenant);
+    t.String("password_hash", u.password_hash);
+    t.StringList("roles", u.roles);
+    t.Required("name", u.name, &t.Raw());
+    t.Required("tenant", u.tenant, &t.Raw());
+    t.Required("password_hash", u.password_hash, &t.Raw());
+    for (const auto& role : u.roles) {
+      if (auto why = ValidateRole(role); !why.empty()) t.Error(t.Raw(), "roles", why);
+    }
+    a.users.push_back(std::move(u));
+  });
+  r.Tables("client", [&](TableReader& t) {
+    ClientConfig c;
+    t.String("id", c.id);
+    t.String("secret_hash", c.secret_hash);
+    t.String("tenant", c.tenant);
+    t.StringList("roles", c.roles);
+    t.Required("id", c.id, &t.Raw());
+    t.Required("secret_hash", c.secret_hash, &t.Raw());
+    for (const auto& role : c.roles) {
+      if (auto why = ValidateRole(role); !why.empty()) t.Error(t.Raw(), "roles", why);
+    }
+    a.clients.push_back(std::move(c));
+  });
+}
+
+void ReadTenant(TableReader& r, TenantConfig& t) {
+  r.String("name", t.name);
+  r.Required("name", t.name, &r.Raw());
+  r.String("timezone", t.time_zone);
+  r.StringList("agents", t.agents);
+  r.StringList("queues", t.queues);
+  r.StringList("routing_points", t.routing_points);
+  r.Tables("place", [&](TableReader& p) {
+    TenantConfig::Place place;
+    p.String("id", place.id);
+    p.Required("id", place.id, &p.Raw());
+    p.StringList("dns", place.dns);
+    t.places.push_back(std::move(place));
+  });
+  r.Tables("group", [&](TableReader& g) {
+    TenantConfig::Group group;
+    g.String("type", group.type, [](const std::string& v) -> std::string {
+      return v == "GroupAgents" || v == "GroupPlaces" || v == "GroupQueues"
+                 ? ""
+                 : "expected GroupAgents, GroupPlaces or GroupQueues";
+    });
+    g.String("name", group.name);
+    g.Required("type", group.type, &g.Raw());
+    g.Required("name", group.name, &g.Raw());
+    g.StringList("members", group.members);
+    t.groups.push_back(std::move(group));
+  });
+}
+
 LoadResult FromTable(const toml::table& root, const std::string& name) {
   LoadResult result;
   Config cfg;
@@ -173,6 +292,19 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
   TableReader r(root, "", name, result.errors);
   r.Table("server", [&](TableReader& t) { ReadServer(t, cfg.server); });
   r.Table("log", [&](TableReader& t) { ReadLog(t, cfg.log); });
+  r.Table("statistics", [&](TableReader& t) { t.String("catalog", cfg.statistics.catalog); });
+  r.Table("auth", [&](TableReader& t) { ReadAuth(t, cfg.auth); });
+  r.Table("limits", [&](TableReader& t) {
+    t.Integer("statistics_per_request", cfg.limits.statistics_per_request, 1, 100'000);
+    t.Integer("statistics_per_subscription", cfg.limits.statistics_per_subscription, 1, 1'000'000);
+    t.Integer("subscriptions_per_principal", cfg.limits.subscriptions_per_principal, 1, 1'000'000);
+    t.Integer("requests_per_second", cfg.limits.requests_per_second, 1, 10'000'000);
+  });
+  r.Tables("tenant", [&](TableReader& t) {
+    TenantConfig tenant;
+    ReadTenant(t, tenant);
+    cfg.tenants.push_back(std::move(tenant));
+  });
   r.Finish();
   std::stable_sort(result.errors.begin(), result.errors.end(),
                    [](const ConfigError& a, const ConfigError& b) {
@@ -183,6 +315,13 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
 }
 
 }  // namespace
+
+std::string Config::Resolve(const std::string& path) const {
+  if (path.empty() || path.front() == '/') return path;
+  const size_t slash = source.rfind('/');
+  if (slash == std::string::npos) return path;
+  return source.substr(0, slash + 1) + path;
+}
 
 std::string ConfigError::ToString() const {
   if (line > 0) {

@@ -32,10 +32,75 @@ struct LogConfig {
   log::Format format = log::Format::kText;
 };
 
+// Objects of one tenant (see docs/configuration.md and docs/statistics.md §1).
+struct TenantConfig {
+  std::string name;
+  std::string time_zone;  // IANA; empty: UTC
+  std::vector<std::string> agents;
+  struct Place {
+    std::string id;
+    std::vector<std::string> dns;
+  };
+  std::vector<Place> places;
+  struct Group {
+    std::string type;  // GroupAgents, GroupPlaces, GroupQueues
+    std::string name;
+    std::vector<std::string> members;
+  };
+  std::vector<Group> groups;
+  std::vector<std::string> queues;
+  std::vector<std::string> routing_points;
+};
+
+struct UserConfig {
+  std::string name;
+  std::string tenant;
+  std::string password_hash;  // pbkdf2-sha256$… (tally hash-password)
+  std::vector<std::string> roles;
+};
+
+struct ClientConfig {
+  std::string id;
+  std::string secret_hash;  // pbkdf2-sha256$…
+  std::string tenant;       // empty: a multi-tenant client (events name their tenant)
+  std::vector<std::string> roles;
+};
+
+struct AuthConfig {
+  std::string secret;  // HS256 key; empty: a random key per process (tokens die with it)
+  std::string issuer = "tally";
+  std::string audience = "tally";
+  std::string tenant_claim = "tenant";
+  std::int64_t token_ttl_s = 1800;
+  std::int64_t refresh_ttl_s = 86'400;
+  std::int64_t max_skew_s = 60;
+  std::vector<std::string> api_keys;  // when not empty, every API request needs one (x-api-key)
+  std::vector<UserConfig> users;
+  std::vector<ClientConfig> clients;
+};
+
+struct StatisticsConfig {
+  std::string catalog;  // relative to the config file's folder; empty: no predefined statistics
+};
+
+struct LimitsConfig {
+  std::uint32_t statistics_per_request = 500;
+  std::uint32_t statistics_per_subscription = 1000;
+  std::uint32_t subscriptions_per_principal = 100;
+  std::uint32_t requests_per_second = 200;  // per principal (token bucket, burst = 2 s worth)
+};
+
 struct Config {
   std::string source;  // file the config came from ("" for defaults)
   ServerConfig server;
   LogConfig log;
+  StatisticsConfig statistics;
+  AuthConfig auth;
+  LimitsConfig limits;
+  std::vector<TenantConfig> tenants;
+
+  // `path` resolved against the config file's folder when relative.
+  [[nodiscard]] std::string Resolve(const std::string& path) const;
 };
 
 struct ConfigError {

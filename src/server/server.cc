@@ -9,10 +9,14 @@
 #include <thread>
 #include <vector>
 
+#include "api/statistics_api.h"
+#include "auth/service.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "config/catalog.h"
 #include "net/http_server.h"
 #include "net/router.h"
+#include "server/engine_thread.h"
 #include "server/version.h"
 
 namespace tally::server {
@@ -24,6 +28,45 @@ namespace {
 const std::vector<double> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                              0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
                                              1,      2.5,     5,      10,    30};
+
+// Loads the catalog and the tenants into the engine; false (logged) on any error.
+bool SetUpEngine(const config::Config& config, stats::Engine& engine, TimeMs now) {
+  const std::string catalog_path = config.Resolve(config.statistics.catalog);
+  config::CatalogLoad catalog;
+  if (catalog_path.empty()) {
+    TALLY_LOG_WARN("statistics.catalog is not set: no predefined statistics");
+  } else {
+    catalog = config::LoadCatalogFile(catalog_path);
+  }
+  for (const auto& e : catalog.errors) TALLY_LOG_ERROR("{}", e.ToString());
+  if (!catalog.errors.empty()) return false;
+  std::vector<stats::CatalogEntry> entries;
+  for (const auto& d : catalog.definitions) entries.push_back({d.name, d.fields});
+  if (auto r = engine.SetCatalog(entries); !r) {
+    TALLY_LOG_ERROR("{}: {}", catalog_path, r.error().message);
+    return false;
+  }
+  for (const auto& t : config.tenants) {
+    stats::TenantSetup setup;
+    setup.name = t.name;
+    setup.time_zone = t.time_zone;
+    setup.agents = t.agents;
+    for (const auto& p : t.places) setup.places.push_back({p.id, p.dns});
+    for (const auto& g : t.groups) {
+      setup.groups.push_back({*stats::ParseObjectType(g.type), g.name, g.members});
+    }
+    setup.queues = t.queues;
+    setup.routing_points = t.routing_points;
+    if (auto r = engine.AddTenant(setup, now); !r) {
+      TALLY_LOG_ERROR("{}: tenant '{}': {}", config.source, t.name, r.error().message);
+      return false;
+    }
+  }
+  TALLY_LOG_INFO("engine: {} catalog statistics over {} objects in {} tenants ({})",
+                 engine.Counters().catalog_statistics, engine.Counters().objects,
+                 config.tenants.size(), catalog_path);
+  return true;
+}
 
 }  // namespace
 
@@ -47,6 +90,23 @@ int Run(const config::Config& config, const RunOptions& options) {
 
   MetricsRegistry metrics;
   std::atomic<bool> ready{false};
+  const Clock& clock = DefaultClock();
+
+  EngineThread engine(clock);
+  if (!SetUpEngine(config, engine.EngineForSetup(), clock.NowMs())) return 1;
+  engine.Start();
+
+  auth::AuthService auth(config.auth, clock);
+  if (auth.SecretIsEphemeral()) {
+    TALLY_LOG_WARN(
+        "auth.secret is not set: tokens are signed with a random key and die with "
+        "this process");
+  }
+  api::Limits limits{config.limits.statistics_per_request,
+                     config.limits.statistics_per_subscription,
+                     config.limits.subscriptions_per_principal, config.limits.requests_per_second};
+  api::StatisticsApi statistics(
+      engine, [&auth](const HttpRequest& r) { return auth.Authenticate(r); }, limits, clock);
 
   net::Router router;
   router.Add(HttpMethod::kGet, "/healthz", [](HttpRequest&, const RouteParams&, Responder r) {
@@ -64,6 +124,15 @@ int Run(const config::Config& config, const RunOptions& options) {
                r.Send(TextResponse(200, metrics.RenderPrometheus(),
                                    "text/plain; version=0.0.4; charset=utf-8"));
              });
+
+  router.Add(HttpMethod::kPost, "/auth/v3/oauth/token",
+             [&auth](HttpRequest& q, const RouteParams& p, Responder r) { auth.Token(q, p, r); });
+  router.Add(
+      HttpMethod::kGet, "/auth/v3/userinfo",
+      [&auth](HttpRequest& q, const RouteParams& p, Responder r) { auth.UserInfo(q, p, r); });
+  for (auto& route : statistics.Routes()) {
+    router.Add(route.method, route.pattern, std::move(route.handler));
+  }
 
   auto observer = [&metrics](std::string_view route, HttpMethod method, int status,
                              double seconds) {
@@ -100,6 +169,10 @@ int Run(const config::Config& config, const RunOptions& options) {
                    [] { return static_cast<double>(ProcessRssBytes()); });
   metrics.AddGauge("tally_ready", "1 once recovery is done and the sources are up",
                    [&ready] { return ready.load() ? 1.0 : 0.0; });
+  metrics.AddCounterFunction(
+      "tally_notifications_undelivered_total",
+      "Engine notifications with no transport yet (CometD arrives with its issue)",
+      [&engine] { return static_cast<double>(engine.NotificationsDropped()); });
   metrics.AddGauge("tally_build_info", "Build information", [] { return 1.0; },
                    {{"version", kVersion}});
 
@@ -137,6 +210,7 @@ int Run(const config::Config& config, const RunOptions& options) {
   }
   ioc.run();
   for (auto& t : threads) t.join();
+  engine.Stop();
   TALLY_LOG_INFO("tally stopped");
   return 0;
 }

@@ -1,0 +1,515 @@
+#include "api/statistics_api.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+
+#include "api/values.h"
+
+namespace tally::api {
+namespace json = boost::json;
+namespace {
+
+constexpr std::string_view kBase = "/statistics/v3";
+
+HttpResponse Json(int status, const json::object& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = json::serialize(body);
+  return r;
+}
+
+json::object Ok(json::object data) {
+  json::object o;
+  o["status"] = json::object{{"code", 0}};
+  o["data"] = std::move(data);
+  return o;
+}
+
+json::object ErrorEntry(int code, const std::string& message) {
+  return json::object{{"status", json::object{{"code", code}, {"message", message}}}};
+}
+
+// Reads a required string member; `where` names it in errors ("data.statistics[2].objectId").
+Result<std::string> RequiredString(const json::object& o, std::string_view key,
+                                   const std::string& where) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return Error{Errc::kInvalidArgument, "field '" + where + "' is required"};
+  }
+  if (!v->is_string()) {
+    return Error{Errc::kInvalidArgument, "field '" + where + "' must be a string"};
+  }
+  if (v->as_string().empty()) {
+    return Error{Errc::kInvalidArgument, "field '" + where + "' must not be empty"};
+  }
+  return std::string(v->as_string());
+}
+
+Result<json::object> ParseObject(const std::string& body) {
+  if (body.empty())
+    return Error{Errc::kInvalidArgument, "the request body is empty (JSON expected)"};
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return Error{Errc::kInvalidArgument, "malformed JSON body: " + ec.message()};
+  if (!v.is_object()) return Error{Errc::kInvalidArgument, "the JSON body must be an object"};
+  return std::move(v.as_object());
+}
+
+Result<const json::array*> StatisticsArray(const json::object& body) {
+  const json::value* data = body.if_contains("data");
+  if (data == nullptr || !data->is_object()) {
+    return Error{Errc::kInvalidArgument, "field 'data' is required (an object)"};
+  }
+  const json::value* stats = data->as_object().if_contains("statistics");
+  if (stats == nullptr || !stats->is_array()) {
+    return Error{Errc::kInvalidArgument, "field 'data.statistics' is required (an array)"};
+  }
+  return &stats->as_array();
+}
+
+Result<stats::ObjectRef> ObjectOf(const std::string& type, const std::string& id,
+                                  const std::string& where) {
+  const auto t = stats::ParseObjectType(type);
+  if (!t) {
+    return Error{Errc::kInvalidArgument,
+                 "field '" + where + "': unknown object type '" + type + "'"};
+  }
+  return stats::ObjectRef{*t, id};
+}
+
+// Definition fields as strings: numbers and booleans are accepted (Genesys sends both forms).
+Result<stats::KeyValues> DefinitionFields(const json::object& def, const std::string& where) {
+  stats::KeyValues kv;
+  for (const auto& [key, value] : def) {
+    std::string text;
+    if (value.is_string()) {
+      text = std::string(value.as_string());
+    } else if (value.is_int64()) {
+      text = std::to_string(value.as_int64());
+    } else if (value.is_uint64()) {
+      text = std::to_string(value.as_uint64());
+    } else if (value.is_double()) {
+      text = json::serialize(value);
+    } else if (value.is_bool()) {
+      text = value.as_bool() ? "true" : "false";
+    } else if (value.is_null()) {
+      continue;
+    } else {
+      return Error{Errc::kInvalidArgument,
+                   "field '" + where + "." + std::string(key) + "' must be a string or a number"};
+    }
+    kv.emplace_back(std::string(key), std::move(text));
+  }
+  return kv;
+}
+
+std::string QueryValue(const std::vector<std::pair<std::string, std::string>>& q,
+                       std::string_view key) {
+  for (const auto& [k, v] : q) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+}  // namespace
+
+struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
+  struct OpenStat {
+    std::string statistic_id;
+    std::string name;  // catalog name, empty for ad-hoc
+    std::string object_id;
+    std::string object_type;
+    std::uint64_t handle = 0;
+  };
+  struct Subscription {
+    std::string id;
+    std::vector<OpenStat> stats;
+  };
+
+  Impl(EngineAccess& e, Authenticator a, Limits l, const Clock& c)
+      : engine(e), authenticate(std::move(a)), limits(l), clock(c) {}
+
+  EngineAccess& engine;
+  Authenticator authenticate;
+  Limits limits;
+  const Clock& clock;
+
+  // Engine-thread state: subscriptions by principal key ("tenant\\subject") and id.
+  std::map<std::string, std::map<std::string, Subscription>> subscriptions;
+
+  // Rate limiting (I/O threads).
+  std::mutex rate_mu;
+  struct Bucket {
+    double tokens;
+    TimeMs last;
+  };
+  std::unordered_map<std::string, Bucket> buckets;
+
+  static std::string Key(const Principal& p) { return p.tenant + "\\" + p.subject; }
+
+  // Authenticates, authorizes and rate-limits; answers the error itself when it fails.
+  bool Admit(const HttpRequest& req, Responder& r, Principal& who) {
+    auto p = authenticate(req);
+    if (!p) {
+      r.Send(ErrorResponse(p.error(), req.path));
+      return false;
+    }
+    if (!p->HasRole("statistics:read")) {
+      r.Send(ErrorResponse(403, "role 'statistics:read' is required", req.path));
+      return false;
+    }
+    if (p->tenant.empty()) {
+      r.Send(ErrorResponse(403, "the token is not bound to a tenant", req.path));
+      return false;
+    }
+    {
+      std::lock_guard lock(rate_mu);
+      const TimeMs now = clock.NowMs();
+      const double rate = limits.requests_per_second;
+      auto [it, inserted] = buckets.try_emplace(Key(*p), Bucket{rate * 2, now});
+      Bucket& b = it->second;
+      b.tokens = std::min(rate * 2, b.tokens + static_cast<double>(now - b.last) * rate / 1000.0);
+      b.last = now;
+      if (b.tokens < 1) {
+        HttpResponse res = ErrorResponse(429,
+                                         "more than " + std::to_string(limits.requests_per_second) +
+                                             " requests per second for this principal",
+                                         req.path);
+        res.headers.emplace_back("Retry-After", "1");
+        r.Send(std::move(res));
+        return false;
+      }
+      b.tokens -= 1;
+    }
+    who = std::move(*p);
+    return true;
+  }
+
+  json::object Entry(const std::string& name, const std::string& type, const std::string& id,
+                     const stats::StatValue& v) {
+    json::object o;
+    if (!name.empty()) o["name"] = name;
+    o["objectId"] = id;
+    o["objectType"] = type;
+    o["timestamp"] = v.timestamp;
+    o["value"] = ValueJson(v);
+    return o;
+  }
+
+  json::object StatEntry(const OpenStat& s, const stats::StatValue& v, bool verbose) {
+    json::object o;
+    o["statisticId"] = s.statistic_id;
+    if (verbose) {
+      if (!s.name.empty()) o["name"] = s.name;
+      o["objectId"] = s.object_id;
+      o["objectType"] = s.object_type;
+    }
+    o["timestamp"] = v.timestamp;
+    o["value"] = ValueJson(v);
+    return o;
+  }
+
+  static Result<bool> Verbose(const std::vector<std::pair<std::string, std::string>>& q) {
+    const std::string v = QueryValue(q, "verbose");
+    if (v.empty() || stats::EqualsIgnoreCase(v, "INFO")) return true;
+    if (stats::EqualsIgnoreCase(v, "OFF")) return false;
+    return Error{Errc::kInvalidArgument, "query 'verbose' must be INFO or OFF"};
+  }
+
+  // POST /statistics/v3/operations/get-statistic-ex
+  void GetStatisticEx(HttpRequest& req, Responder r) {
+    Principal who;
+    if (!Admit(req, r, who)) return;
+    auto body = ParseObject(req.body);
+    if (!body) return r.Send(ErrorResponse(body.error(), req.path));
+    auto array = StatisticsArray(*body);
+    if (!array) return r.Send(ErrorResponse(array.error(), req.path));
+    if ((*array)->size() > limits.statistics_per_request) {
+      return r.Send(ErrorResponse(400,
+                                  "field 'data.statistics' has more than " +
+                                      std::to_string(limits.statistics_per_request) + " entries",
+                                  req.path));
+    }
+    struct Ask {
+      std::string name, type, id;
+      stats::ObjectRef ref;
+    };
+    std::vector<Ask> asks;
+    for (size_t i = 0; i < (*array)->size(); ++i) {
+      const std::string where = "data.statistics[" + std::to_string(i) + "]";
+      const json::value& item = (**array)[i];
+      if (!item.is_object())
+        return r.Send(ErrorResponse(400, "field '" + where + "' must be an object", req.path));
+      const auto& o = item.as_object();
+      auto name = RequiredString(o, "name", where + ".name");
+      auto type = RequiredString(o, "objectType", where + ".objectType");
+      auto id = RequiredString(o, "objectId", where + ".objectId");
+      for (auto* f : {&name, &type, &id}) {
+        if (!*f) return r.Send(ErrorResponse(f->error(), req.path));
+      }
+      auto ref = ObjectOf(*type, *id, where + ".objectType");
+      if (!ref) return r.Send(ErrorResponse(ref.error(), req.path));
+      asks.push_back({*name, *type, *id, *ref});
+    }
+    engine.Post([self = shared_from_this(), who, asks = std::move(asks), r,
+                 path = req.path](stats::Engine& e) {
+      json::array values;
+      json::array errors;
+      for (size_t i = 0; i < asks.size(); ++i) {
+        const Ask& a = asks[i];
+        auto v = e.Peek(who.tenant, a.name, a.ref);
+        if (!v) {
+          errors.push_back(ErrorEntry(HttpStatusFor(v.error().code),
+                                      "data.statistics[" + std::to_string(i) + "] ('" + a.name +
+                                          "' for " + a.type + " '" + a.id +
+                                          "'): " + v.error().message));
+          continue;
+        }
+        values.push_back(self->Entry(a.name, a.type, a.id, *v));
+      }
+      json::object out = Ok(json::object{{"statistics", std::move(values)}});
+      if (!errors.empty()) out["errors"] = std::move(errors);
+      r.Send(Json(200, out));
+    });
+  }
+
+  // GET /statistics/v3/statistic-values/{statisticName}
+  void StatisticValue(HttpRequest& req, const RouteParams& params, Responder r) {
+    Principal who;
+    if (!Admit(req, r, who)) return;
+    bool ok = true;
+    const auto q = ParseQuery(req.query, &ok);
+    if (!ok) return r.Send(ErrorResponse(400, "the query string has a bad %-escape", req.path));
+    const std::string name(params.Get("statisticName"));
+    const std::string id = QueryValue(q, "objectId");
+    const std::string type = QueryValue(q, "objectType");
+    if (id.empty()) return r.Send(ErrorResponse(400, "query 'objectId' is required", req.path));
+    if (type.empty()) return r.Send(ErrorResponse(400, "query 'objectType' is required", req.path));
+    auto ref = ObjectOf(type, id, "objectType");
+    if (!ref) return r.Send(ErrorResponse(ref.error(), req.path));
+    engine.Post([self = shared_from_this(), who, name, id, type, ref = *ref, r,
+                 path = req.path](stats::Engine& e) {
+      auto v = e.Peek(who.tenant, name, ref);
+      if (!v) return r.Send(ErrorResponse(v.error(), path));
+      r.Send(Json(200, Ok(json::object{{"statistic", self->Entry(name, type, id, *v)}})));
+    });
+  }
+
+  // POST /statistics/v3/subscriptions
+  void CreateSubscription(HttpRequest& req, Responder r) {
+    Principal who;
+    if (!Admit(req, r, who)) return;
+    bool ok = true;
+    const auto q = ParseQuery(req.query, &ok);
+    auto verbose = Verbose(q);
+    if (!verbose) return r.Send(ErrorResponse(verbose.error(), req.path));
+    auto body = ParseObject(req.body);
+    if (!body) return r.Send(ErrorResponse(body.error(), req.path));
+    auto op = RequiredString(*body, "operationId", "operationId");
+    if (!op) return r.Send(ErrorResponse(op.error(), req.path));
+    auto array = StatisticsArray(*body);
+    if (!array) return r.Send(ErrorResponse(array.error(), req.path));
+    if ((*array)->size() > limits.statistics_per_subscription) {
+      return r.Send(ErrorResponse(400,
+                                  "field 'data.statistics' has more than " +
+                                      std::to_string(limits.statistics_per_subscription) +
+                                      " entries (statistics per subscription)",
+                                  req.path));
+    }
+    struct Ask {
+      OpenStat stat;
+      stats::ObjectRef ref;
+      stats::KeyValues definition;
+    };
+    std::vector<Ask> asks;
+    for (size_t i = 0; i < (*array)->size(); ++i) {
+      const std::string where = "data.statistics[" + std::to_string(i) + "]";
+      const json::value& item = (**array)[i];
+      if (!item.is_object())
+        return r.Send(ErrorResponse(400, "field '" + where + "' must be an object", req.path));
+      const auto& o = item.as_object();
+      auto sid = RequiredString(o, "statisticId", where + ".statisticId");
+      auto type = RequiredString(o, "objectType", where + ".objectType");
+      auto id = RequiredString(o, "objectId", where + ".objectId");
+      for (auto* f : {&sid, &type, &id}) {
+        if (!*f) return r.Send(ErrorResponse(f->error(), req.path));
+      }
+      for (const Ask& a : asks) {
+        if (a.stat.statistic_id == *sid) {
+          return r.Send(ErrorResponse(400,
+                                      "field '" + where + ".statisticId': '" + *sid +
+                                          "' is used twice in this subscription",
+                                      req.path));
+        }
+      }
+      auto ref = ObjectOf(*type, *id, where + ".objectType");
+      if (!ref) return r.Send(ErrorResponse(ref.error(), req.path));
+      const json::value* name = o.if_contains("name");
+      const json::value* def = o.if_contains("definition");
+      const bool has_name = name != nullptr && !name->is_null();
+      const bool has_def = def != nullptr && !def->is_null();
+      if (has_name == has_def) {
+        return r.Send(ErrorResponse(
+            400, "field '" + where + "' needs exactly one of 'name' and 'definition'", req.path));
+      }
+      Ask a{{*sid, "", *id, *type, 0}, *ref, {}};
+      if (has_name) {
+        if (!name->is_string() || name->as_string().empty()) {
+          return r.Send(ErrorResponse(400, "field '" + where + ".name' must be a non-empty string",
+                                      req.path));
+        }
+        a.stat.name = std::string(name->as_string());
+      } else {
+        if (!def->is_object()) {
+          return r.Send(
+              ErrorResponse(400, "field '" + where + ".definition' must be an object", req.path));
+        }
+        auto fields = DefinitionFields(def->as_object(), where + ".definition");
+        if (!fields) return r.Send(ErrorResponse(fields.error(), req.path));
+        a.definition = std::move(*fields);
+      }
+      asks.push_back(std::move(a));
+    }
+    engine.Post([self = shared_from_this(), who, op = *op, asks = std::move(asks), r,
+                 verbose = *verbose, path = req.path](stats::Engine& e) mutable {
+      auto& mine = self->subscriptions[Key(who)];
+      if (mine.count(op) != 0) {
+        return r.Send(ErrorResponse(
+            409, "field 'operationId': subscription '" + op + "' already exists", path));
+      }
+      if (mine.size() >= self->limits.subscriptions_per_principal) {
+        return r.Send(ErrorResponse(400,
+                                    "this principal already has " + std::to_string(mine.size()) +
+                                        " subscriptions (the limit)",
+                                    path));
+      }
+      Subscription sub{op, {}};
+      json::array values;
+      json::array errors;
+      for (size_t i = 0; i < asks.size(); ++i) {
+        Ask& a = asks[i];
+        auto opened = a.stat.name.empty() ? e.OpenDefinition(who.tenant, a.definition, a.ref)
+                                          : e.OpenCatalog(who.tenant, a.stat.name, a.ref);
+        if (!opened) {
+          errors.push_back(
+              ErrorEntry(HttpStatusFor(opened.error().code),
+                         "statisticId '" + a.stat.statistic_id + "': " + opened.error().message));
+          continue;
+        }
+        a.stat.handle = opened->handle;
+        values.push_back(self->StatEntry(a.stat, opened->value, verbose));
+        sub.stats.push_back(a.stat);
+      }
+      mine.emplace(op, std::move(sub));
+      json::object out = Ok(json::object{
+          {"subscriptionId", op}, {"operationId", op}, {"statistics", std::move(values)}});
+      if (!errors.empty()) out["errors"] = std::move(errors);
+      r.Send(Json(200, out));
+    });
+  }
+
+  // GET /statistics/v3/subscriptions/{id}/statistic-values
+  void PeekSubscription(HttpRequest& req, const RouteParams& params, Responder r) {
+    Principal who;
+    if (!Admit(req, r, who)) return;
+    bool ok = true;
+    const auto q = ParseQuery(req.query, &ok);
+    if (!ok) return r.Send(ErrorResponse(400, "the query string has a bad %-escape", req.path));
+    auto verbose = Verbose(q);
+    if (!verbose) return r.Send(ErrorResponse(verbose.error(), req.path));
+    std::vector<std::string> ids;  // both "a,b" and repeated keys
+    for (const auto& [k, v] : q) {
+      if (k != "statisticIds") continue;
+      size_t pos = 0;
+      while (pos <= v.size()) {
+        size_t comma = v.find(',', pos);
+        if (comma == std::string::npos) comma = v.size();
+        std::string id = v.substr(pos, comma - pos);
+        id.erase(0, id.find_first_not_of(' '));
+        id.erase(id.find_last_not_of(' ') + 1);
+        if (!id.empty()) ids.push_back(id);
+        pos = comma + 1;
+      }
+    }
+    engine.Post([self = shared_from_this(), who, id = std::string(params.Get("id")), ids, r,
+                 verbose = *verbose, path = req.path](stats::Engine& e) {
+      auto& mine = self->subscriptions[Key(who)];
+      auto it = mine.find(id);
+      if (it == mine.end()) {
+        return r.Send(ErrorResponse(404, "subscription '" + id + "' does not exist", path));
+      }
+      json::array values;
+      json::array errors;
+      auto add = [&](const OpenStat& s) {
+        auto v = e.Get(s.handle);
+        if (v) values.push_back(self->StatEntry(s, *v, verbose));
+      };
+      if (ids.empty()) {
+        for (const auto& s : it->second.stats) add(s);
+      } else {
+        for (const auto& want : ids) {
+          auto s = std::find_if(it->second.stats.begin(), it->second.stats.end(),
+                                [&](const OpenStat& o) { return o.statistic_id == want; });
+          if (s == it->second.stats.end()) {
+            errors.push_back(
+                ErrorEntry(404, "statisticId '" + want + "' is not in this subscription"));
+          } else {
+            add(*s);
+          }
+        }
+      }
+      json::object out =
+          Ok(json::object{{"subscriptionId", id}, {"statistics", std::move(values)}});
+      if (!errors.empty()) out["errors"] = std::move(errors);
+      r.Send(Json(200, out));
+    });
+  }
+
+  // DELETE /statistics/v3/subscriptions/{id}: always 200 (fire and forget).
+  void DeleteSubscription(HttpRequest& req, const RouteParams& params, Responder r) {
+    Principal who;
+    if (!Admit(req, r, who)) return;
+    engine.Post(
+        [self = shared_from_this(), who, id = std::string(params.Get("id")), r](stats::Engine& e) {
+          auto& mine = self->subscriptions[Key(who)];
+          auto it = mine.find(id);
+          if (it != mine.end()) {
+            for (const auto& s : it->second.stats) e.Close(s.handle);
+            mine.erase(it);
+          }
+          r.Send(Json(200, json::object{{"status", json::object{{"code", 0}}}}));
+        });
+  }
+};
+
+StatisticsApi::StatisticsApi(EngineAccess& engine, Authenticator authenticate, Limits limits,
+                             const Clock& clock)
+    : impl_(std::make_shared<Impl>(engine, std::move(authenticate), limits, clock)) {}
+
+StatisticsApi::~StatisticsApi() = default;
+
+std::vector<Route> StatisticsApi::Routes() {
+  auto impl = impl_;
+  const std::string base(kBase);
+  return {
+      {HttpMethod::kPost, base + "/operations/get-statistic-ex",
+       [impl](HttpRequest& q, const RouteParams&, Responder r) { impl->GetStatisticEx(q, r); }},
+      {HttpMethod::kGet, base + "/statistic-values/{statisticName}",
+       [impl](HttpRequest& q, const RouteParams& p, Responder r) {
+         impl->StatisticValue(q, p, r);
+       }},
+      {HttpMethod::kPost, base + "/subscriptions",
+       [impl](HttpRequest& q, const RouteParams&, Responder r) { impl->CreateSubscription(q, r); }},
+      {HttpMethod::kGet, base + "/subscriptions/{id}/statistic-values",
+       [impl](HttpRequest& q, const RouteParams& p, Responder r) {
+         impl->PeekSubscription(q, p, r);
+       }},
+      {HttpMethod::kDelete, base + "/subscriptions/{id}",
+       [impl](HttpRequest& q, const RouteParams& p, Responder r) {
+         impl->DeleteSubscription(q, p, r);
+       }},
+  };
+}
+
+}  // namespace tally::api

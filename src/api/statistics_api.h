@@ -1,0 +1,62 @@
+// StatisticsApi: the REST endpoints of the Genesys Statistics API v3 (/statistics/v3) on the
+// transport-neutral HTTP types: get-statistic-ex, statistic-values, subscriptions (create, peek,
+// delete). Requests are authenticated and parsed on the I/O thread, then the engine work runs on
+// the engine's thread through EngineAccess; the subscription registry lives on that thread.
+// Contract and decisions: docs/api.md.
+// Threading: Routes() handlers may run on any I/O thread; registry state is touched only inside
+// EngineAccess::Post work.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/errc.h"
+#include "common/http.h"
+#include "common/principal.h"
+#include "stats/engine.h"
+
+namespace tally::api {
+
+// Runs work on the engine's thread.
+class EngineAccess {
+ public:
+  virtual ~EngineAccess() = default;
+  virtual void Post(std::function<void(stats::Engine&)> work) = 0;
+};
+
+using Authenticator = std::function<Result<Principal>(const HttpRequest&)>;
+
+struct Limits {
+  std::uint32_t statistics_per_request = 500;
+  std::uint32_t statistics_per_subscription = 1000;
+  std::uint32_t subscriptions_per_principal = 100;
+  std::uint32_t requests_per_second = 200;
+};
+
+struct Route {
+  HttpMethod method;
+  std::string pattern;
+  HttpHandler handler;
+};
+
+class StatisticsApi final {
+ public:
+  StatisticsApi(EngineAccess& engine, Authenticator authenticate, Limits limits,
+                const Clock& clock);
+  ~StatisticsApi();
+
+  [[nodiscard]] std::vector<Route> Routes();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tally::api

@@ -1,0 +1,44 @@
+// AuthService: the /auth/v3 endpoints (OAuth 2 token with password, client_credentials and
+// refresh_token grants; userinfo) and the check every API request goes through (x-api-key when
+// configured, then `Authorization: Bearer <JWT>`, scheme matched case-insensitively).
+// Threading: immutable after construction; all methods are safe from any thread.
+#pragma once
+
+#include <string>
+
+#include "common/clock.h"
+#include "common/errc.h"
+#include "common/http.h"
+#include "common/principal.h"
+#include "config/config.h"
+
+namespace tally::auth {
+
+class AuthService final {
+ public:
+  AuthService(const config::AuthConfig& config, const Clock& clock);
+
+  // Errors: kUnauthenticated (401) with what is missing or wrong.
+  [[nodiscard]] Result<Principal> Authenticate(const HttpRequest& request) const;
+
+  // POST /auth/v3/oauth/token (application/x-www-form-urlencoded).
+  void Token(HttpRequest& request, const RouteParams& params, Responder responder) const;
+  // GET /auth/v3/userinfo.
+  void UserInfo(HttpRequest& request, const RouteParams& params, Responder responder) const;
+
+  // Issues an access token directly (tests, tools).
+  [[nodiscard]] std::string IssueAccessToken(const Principal& principal) const;
+  [[nodiscard]] bool SecretIsEphemeral() const { return ephemeral_; }
+
+ private:
+  Result<Principal> AuthenticateClient(const HttpRequest& request,
+                                       const std::vector<std::pair<std::string, std::string>>& form,
+                                       const config::ClientConfig** client) const;
+
+  config::AuthConfig config_;
+  const Clock& clock_;
+  std::string secret_;
+  bool ephemeral_ = false;
+};
+
+}  // namespace tally::auth
