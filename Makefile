@@ -28,7 +28,10 @@ demo: deps
 	@cmake --preset $(DEMO_PRESET) >/dev/null
 	@cmake --build --preset $(DEMO_PRESET) --target tally
 	@echo
-	@echo "Tally demo: http://127.0.0.1:8080/healthz  (Ctrl-C stops it)"
+	@echo "Tally demo on http://127.0.0.1:8080  (Ctrl-C stops it)"
+	@echo "  supervisor login : user acme\\supervisor, password tally-demo (client wallboard / wallboard-secret)"
+	@echo "  ingest client    : simulator / ingest-secret (client_credentials, role events:write)"
+	@echo "  try: curl -s -u wallboard:wallboard-secret -d 'grant_type=password&username=supervisor&password=tally-demo' http://127.0.0.1:8080/auth/v3/oauth/token"
 	@echo
 	build/$(DEMO_PRESET)/src/tally serve --config config/demo.toml
 
