@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Peek throughput: wrk against POST /statistics/v3/operations/get-statistic-ex (3 catalog
+# statistics per request, a real token) and, as the physical-limit baseline, against GET
+# /healthz of the same binary, alternating, ROUNDS times; prints medians and the ratio.
+# Usage: bench/peek_bench.sh [ROUNDS] [SECONDS]   (release build, loopback)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+secs=${2:-5}
+bin=build/release/src/tally
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+
+sed -e 's/^requests_per_second = .*/requests_per_second = 10000000/' \
+    -e 's|^catalog = .*|catalog = "'"$PWD"'/config/statistics.toml"|' \
+    -e 's/^level = .*/level = "warn"/' config/demo.toml > "$work/peek.toml"
+"$bin" serve --config "$work/peek.toml" --listen 127.0.0.1:18080 2> "$work/server.log" &
+pid=$!
+for _ in $(seq 50); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done
+token=$(curl -s -u wallboard:wallboard-secret \
+  -d 'grant_type=password&username=supervisor&password=tally-demo' \
+  http://127.0.0.1:18080/auth/v3/oauth/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+cat > "$work/peek.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $token"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"data":{"statistics":[{"name":"CurrentAgentState","objectType":"Agent","objectId":"agent001"},{"name":"Current_In_Queue","objectType":"Queue","objectId":"8001"},{"name":"ServiceLevel","objectType":"Queue","objectId":"8002"}]}}'
+LUA
+curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/peek.lua")" \
+  http://127.0.0.1:18080/statistics/v3/operations/get-statistic-ex | grep -q '"code":0'
+
+run() { wrk -t1 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+peek=(); hello=()
+for r in $(seq "$rounds"); do
+  hello+=("$(run http://127.0.0.1:18080/healthz)")
+  peek+=("$(run -s "$work/peek.lua" http://127.0.0.1:18080/statistics/v3/operations/get-statistic-ex)")
+  echo "round $r: healthz ${hello[-1]} req/s, get-statistic-ex ${peek[-1]} req/s"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+mh=$(median "${hello[@]}"); mp=$(median "${peek[@]}")
+echo "median healthz: $mh req/s; median get-statistic-ex: $mp req/s; ratio: $(awk -v a="$mp" -v b="$mh" 'BEGIN {printf "%.2f", a/b}')"
