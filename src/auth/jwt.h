@@ -40,6 +40,9 @@ struct VerifyOptions {
   std::string tenant_claim = "tenant";
 };
 
+// Checks the claims of a token whose signature was verified elsewhere (JWKS).
+[[nodiscard]] Result<Claims> VerifyClaimsOnly(std::string_view token, const VerifyOptions& options);
+
 // Errors are kUnauthenticated with a message that says what is wrong ("token expired", …).
 [[nodiscard]] Result<Claims> VerifyHs256(std::string_view token, std::string_view secret,
                                          const VerifyOptions& options);

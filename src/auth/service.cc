@@ -105,6 +105,16 @@ Result<Principal> AuthService::Authenticate(const HttpRequest& request) const {
   options.issuer = config_.issuer;
   options.audience = config_.audience;
   options.tenant_claim = config_.tenant_claim;
+  const std::string alg = TokenAlgorithm(token);
+  if ((alg == "RS256" || alg == "ES256") && jwks_) {
+    // An external identity provider's token (docs/api.md).
+    options.issuer = config_.external_issuer;
+    options.audience = config_.external_audience;
+    auto ext = jwks_->Verify(token, options);
+    if (!ext) return ext.error();
+    return Principal{ext->subject, ext->tenant,
+                     ext->roles.empty() ? std::vector<std::string>{"statistics:read"} : ext->roles};
+  }
   auto claims = VerifyHs256(token, secret_, options);
   if (!claims) return claims.error();
   if (!claims->token_use.empty() && claims->token_use != "access") {

@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include <optional>
+
+#include "auth/jwks.h"
 #include "common/clock.h"
 #include "common/errc.h"
 #include "common/http.h"
@@ -29,6 +32,8 @@ class AuthService final {
   // Issues an access token directly (tests, tools).
   [[nodiscard]] std::string IssueAccessToken(const Principal& principal) const;
   [[nodiscard]] bool SecretIsEphemeral() const { return ephemeral_; }
+  // Accepts RS256/ES256 tokens signed by these keys (call before serving).
+  void SetJwks(Jwks&& jwks) { jwks_.emplace(std::move(jwks)); }
 
  private:
   Result<Principal> AuthenticateClient(const HttpRequest& request,
@@ -39,6 +44,7 @@ class AuthService final {
   const Clock& clock_;
   std::string secret_;
   bool ephemeral_ = false;
+  std::optional<Jwks> jwks_;
 };
 
 }  // namespace tally::auth

@@ -227,6 +227,9 @@ void ReadAuth(TableReader& r, AuthConfig& a) {
   r.Integer("refresh_ttl_s", a.refresh_ttl_s, 10, 86'400 * 365);
   r.Integer("max_skew_s", a.max_skew_s, 0, 3600);
   r.StringList("api_keys", a.api_keys);
+  r.String("jwks_file", a.jwks_file);
+  r.String("external_issuer", a.external_issuer);
+  r.String("external_audience", a.external_audience);
   r.Tables("user", [&](TableReader& t) {
     UserConfig u;
     t.String("name", u.name);

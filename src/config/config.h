@@ -75,6 +75,9 @@ struct AuthConfig {
   std::int64_t refresh_ttl_s = 86'400;
   std::int64_t max_skew_s = 60;
   std::vector<std::string> api_keys;  // when not empty, every API request needs one (x-api-key)
+  std::string jwks_file;              // RS256/ES256 keys of an external identity provider
+  std::string external_issuer;        // required `iss` of external tokens (empty: any)
+  std::string external_audience;      // required `aud` of external tokens (empty: any)
   std::vector<UserConfig> users;
   std::vector<ClientConfig> clients;
 };

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -97,6 +99,20 @@ int Run(const config::Config& config, const RunOptions& options) {
   engine.Start();
 
   auth::AuthService auth(config.auth, clock);
+  if (!config.auth.jwks_file.empty()) {
+    const std::string path = config.Resolve(config.auth.jwks_file);
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto jwks = auth::Jwks::Parse(text.str());
+    if (!in || !jwks) {
+      TALLY_LOG_ERROR("auth.jwks_file {}: {}", path,
+                      in ? jwks.error().message : "cannot open file");
+      return 1;
+    }
+    TALLY_LOG_INFO("auth: {} external keys from {}", jwks->Size(), path);
+    auth.SetJwks(std::move(*jwks));
+  }
   if (auth.SecretIsEphemeral()) {
     TALLY_LOG_WARN(
         "auth.secret is not set: tokens are signed with a random key and die with "

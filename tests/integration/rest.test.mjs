@@ -358,3 +358,44 @@ describe('api keys, body size and rate limits', () => {
     assert.ok(statuses.includes(429), statuses.join(','));
   });
 });
+
+describe('external identity provider (JWKS)', () => {
+  let tally;
+  const idp = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const stranger = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+  function external(key, alg, kid, claims) {
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = `${b64({ alg, kid, typ: 'JWT' })}.${b64(claims)}`;
+    const sig = crypto.sign('sha256', Buffer.from(input), alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key);
+    return `${input}.${sig.toString('base64url')}`;
+  }
+
+  before(async () => {
+    const dir = (await import('./lib/tally.mjs')).tempDir();
+    const fs = await import('node:fs');
+    const jwks = { keys: [
+      { ...idp.publicKey.export({ format: 'jwk' }), kid: 'idp-ec', alg: 'ES256' },
+      { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'idp-rsa', alg: 'RS256' },
+    ] };
+    fs.writeFileSync(`${dir}/jwks.json`, JSON.stringify(jwks));
+    tally = await startTally({ config: config().replace('[auth]', `[auth]\njwks_file = "${dir}/jwks.json"\nexternal_issuer = "https://idp.example"\nexternal_audience = "tally"`) });
+  });
+  after(async () => { await tally.stop(); });
+
+  test('RS256 and ES256 tokens from the configured JWKS are accepted; others are not', async () => {
+    const path = '/statistic-values/Current_In_Queue?objectType=Queue&objectId=8001';
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: 'sso-user', tenant: 'acme', iss: 'https://idp.example', aud: 'tally', iat: now, exp: now + 300 };
+    assert.equal((await call(tally.url, external(idp.privateKey, 'ES256', 'idp-ec', claims), 'GET', path)).status, 200);
+    assert.equal((await call(tally.url, external(rsa.privateKey, 'RS256', 'idp-rsa', claims), 'GET', path)).status, 200);
+    const forged = await call(tally.url, external(stranger.privateKey, 'ES256', 'idp-ec', claims), 'GET', path);
+    assert.equal(forged.status, 401);
+    assert.match(forged.body.status.message, /signature is invalid/);
+    const wrongIssuer = await call(tally.url, external(idp.privateKey, 'ES256', 'idp-ec', { ...claims, iss: 'https://evil' }), 'GET', path);
+    assert.equal(wrongIssuer.status, 401);
+    const otherTenant = await call(tally.url, external(idp.privateKey, 'ES256', 'idp-ec', { ...claims, tenant: 'globex' }), 'GET', path);
+    assert.equal(otherTenant.status, 404);  // 8001 does not exist in globex
+  });
+});
