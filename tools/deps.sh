@@ -12,7 +12,7 @@ packages=(
   libssl-dev libsqlite3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libhowardhinnant-date-dev tzdata
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev curl wrk
+  libgtest-dev libgmock-dev libbenchmark-dev curl wrk openssl
 )
 # Node.js: keep an existing installation (e.g. from NodeSource, which bundles npm); otherwise
 # take Debian's.

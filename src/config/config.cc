@@ -194,6 +194,12 @@ void ReadServer(TableReader& r, ServerConfig& s) {
   r.Millis("idle_timeout_ms", s.idle_timeout, 10, 86'400'000);
   r.Millis("write_timeout_ms", s.write_timeout, 10, 3'600'000);
   r.Millis("shutdown_grace_ms", s.shutdown_grace, 0, 3'600'000);
+  r.String("tls_cert_file", s.tls_cert_file);
+  r.String("tls_key_file", s.tls_key_file);
+  if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
+    r.Error(r.Raw(), s.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file",
+            "TLS needs both tls_cert_file and tls_key_file");
+  }
 }
 
 void ReadLog(TableReader& r, LogConfig& l) {

@@ -25,6 +25,8 @@ struct ServerConfig {
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{30000};   // a response must be taken within this
   std::chrono::milliseconds shutdown_grace{10000};  // in-flight requests may finish within this
+  std::string tls_cert_file;  // PEM certificate chain: HTTPS when set (relative to the config)
+  std::string tls_key_file;   // PEM private key
 };
 
 struct LogConfig {

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -71,8 +72,11 @@ struct PendingResponse {
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // One per connection; the stream lives here so Shutdown() can reach it via a weak_ptr.
   struct Connection {
-    explicit Connection(tcp::socket&& socket) : stream(std::move(socket)) {}
-    beast::tcp_stream stream;
+    Connection(tcp::socket&& socket, asio::ssl::context* tls_context) : plain(std::move(socket)) {
+      if (tls_context != nullptr) tls.emplace(plain, *tls_context);
+    }
+    beast::tcp_stream plain;                                   // deadlines live here
+    std::optional<asio::ssl::stream<beast::tcp_stream&>> tls;  // set when serving HTTPS
     bool idle = true;  // waiting for a request (touched only on the connection's strand)
   };
 
@@ -90,6 +94,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> timed_out{0};
+  std::atomic<std::uint64_t> tls_failures{0};
+  std::unique_ptr<asio::ssl::context> tls_context;  // set by Listen() when TLS is configured
 
   std::mutex mu;  // guards the fields below
   std::uint64_t next_id = 0;
@@ -98,8 +104,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(std::shared_ptr<Connection> conn, std::uint64_t id);
+  template <typename Io>
+  asio::awaitable<void> ServeOn(Connection& conn, Io& io, const std::string& remote, bool tls);
   asio::awaitable<HttpResponse> Dispatch(http::request<http::string_body>& req,
-                                         const std::string& remote, std::string& route);
+                                         const std::string& remote, std::string& route, bool tls);
   void Forget(std::uint64_t id);
 };
 
@@ -123,14 +131,14 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop() {
     }
     accepted.fetch_add(1);
     open.fetch_add(1);
-    auto conn = std::make_shared<Connection>(std::move(socket));
+    auto conn = std::make_shared<Connection>(std::move(socket), tls_context.get());
     std::uint64_t id;
     {
       std::lock_guard lock(mu);
       id = next_id++;
       connections.emplace(id, conn);
     }
-    auto ex = conn->stream.get_executor();
+    auto ex = conn->plain.get_executor();
     asio::co_spawn(ex, Serve(std::move(conn), id), asio::detached);
   }
 }
@@ -148,7 +156,7 @@ void HttpServer::Impl::Forget(std::uint64_t id) {
 
 asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::string_body>& req,
                                                          const std::string& remote,
-                                                         std::string& route) {
+                                                         std::string& route, bool tls) {
   HttpRequest request;
   request.method = FromBeast(req.method());
   request.target = std::string(req.target());
@@ -161,6 +169,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::str
     co_return ErrorResponse(400, "malformed request target", raw_path);
   }
   request.remote = remote;
+  request.tls = tls;
   for (const auto& field : req) {
     request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
   }
@@ -201,158 +210,178 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::str
   co_return std::move(*pending->response);
 }
 
+template <typename Io>
+asio::awaitable<void> HttpServer::Impl::ServeOn(Connection& conn, Io& io, const std::string& remote,
+                                                bool tls) {
+  beast::tcp_stream& plain = conn.plain;
+  beast::flat_buffer buffer(options.max_header_bytes + 4096);
+  std::uint32_t served = 0;
+  for (;;) {
+    conn.idle = true;
+    if (stopping.load()) break;
+    // Wait for the first byte of the next request under the idle (or header) deadline.
+    if (buffer.size() == 0) {
+      plain.expires_after(served == 0 ? options.header_timeout : options.idle_timeout);
+      auto [ec, n] = co_await io.async_read_some(buffer.prepare(4096), kUseTuple);
+      if (ec) {
+        if (ec == beast::error::timeout) timed_out.fetch_add(1);
+        break;
+      }
+      buffer.commit(n);
+    }
+    conn.idle = false;
+    const auto started = std::chrono::steady_clock::now();
+
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(options.max_header_bytes);
+    parser.body_limit(options.max_body_bytes);
+    plain.expires_after(options.header_timeout);
+    auto [hec, hn] = co_await http::async_read_header(io, buffer, parser, kUseTuple);
+    (void)hn;
+    std::optional<HttpResponse> early;  // an answer decided before the body was read
+    bool must_close = false;
+    if (hec) {
+      if (hec == beast::error::timeout) {
+        timed_out.fetch_add(1);
+        break;
+      }
+      if (hec == http::error::end_of_stream || hec == asio::error::eof ||
+          hec == asio::error::connection_reset || hec == asio::error::operation_aborted) {
+        break;
+      }
+      if (hec == http::error::body_limit) {  // Content-Length over the limit
+        early = ErrorResponse(413,
+                              "request body is larger than the limit of " +
+                                  std::to_string(options.max_body_bytes) + " bytes",
+                              std::string(parser.get().target()));
+      } else if (hec == http::error::header_limit) {
+        early = ErrorResponse(431,
+                              "request header is larger than the limit of " +
+                                  std::to_string(options.max_header_bytes) + " bytes",
+                              "");
+      } else {
+        early = ErrorResponse(400, "malformed HTTP request: " + hec.message(), "");
+      }
+      must_close = true;
+    } else if (parser.content_length() && *parser.content_length() > options.max_body_bytes) {
+      early = ErrorResponse(413,
+                            "request body of " + std::to_string(*parser.content_length()) +
+                                " bytes is larger than the limit of " +
+                                std::to_string(options.max_body_bytes) + " bytes",
+                            std::string(parser.get().target()));
+      must_close = true;
+    }
+
+    HttpResponse response;
+    std::string route;
+    HttpMethod method = HttpMethod::kOther;
+    unsigned version = 11;
+    bool keep_alive = false;
+    if (early) {
+      response = std::move(*early);
+    } else {
+      auto& head = parser.get();
+      method = FromBeast(head.method());
+      version = head.version();
+      if (beast::iequals(head[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, version};
+        plain.expires_after(options.write_timeout);
+        auto [cec, cn] = co_await http::async_write(io, cont, kUseTuple);
+        (void)cn;
+        if (cec) break;
+      }
+      plain.expires_after(options.body_timeout);
+      auto [bec, bn] = co_await http::async_read(io, buffer, parser, kUseTuple);
+      (void)bn;
+      if (bec == http::error::body_limit) {
+        response = ErrorResponse(413,
+                                 "request body is larger than the limit of " +
+                                     std::to_string(options.max_body_bytes) + " bytes",
+                                 std::string(parser.get().target()));
+        must_close = true;
+      } else if (bec) {
+        if (bec == beast::error::timeout) timed_out.fetch_add(1);
+        break;
+      } else {
+        auto req = parser.release();
+        keep_alive = req.keep_alive();
+        plain.expires_never();  // the handler may hold the request (long-poll)
+        response = co_await Dispatch(req, remote, route, tls);
+      }
+    }
+
+    ++served;
+    if (response.close || must_close || stopping.load() ||
+        (options.max_requests_per_connection != 0 &&
+         served >= options.max_requests_per_connection)) {
+      keep_alive = false;
+    }
+    http::response<http::string_body> res{static_cast<http::status>(response.status), version};
+    res.set(http::field::server, "tally");
+    if (!response.content_type.empty()) res.set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) res.insert(name, value);
+    res.body() = std::move(response.body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    if (method == HttpMethod::kHead) res.body().clear();  // length stays that of the GET
+    plain.expires_after(options.write_timeout);
+    auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
+    (void)wn;
+    if (observer) {
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      observer(route, method, response.status, secs);
+    }
+    if (wec) break;
+    if (must_close) {
+      // Lingering close: stop sending, then drain what the client is still sending (briefly)
+      // so the kernel does not answer it with a reset that would eat our error response.
+      beast::error_code ignored;
+      plain.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      plain.expires_after(std::chrono::milliseconds(1000));
+      std::size_t drained = 0;
+      while (drained < (std::size_t{4} << 20)) {
+        char sink[8192];
+        auto [dec, dn] = co_await io.async_read_some(asio::buffer(sink), kUseTuple);
+        if (dec) break;
+        drained += dn;
+      }
+      break;
+    }
+    if (!keep_alive) break;
+  }
+}
+
 asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, std::uint64_t id) {
   auto self = shared_from_this();
-  beast::tcp_stream& stream = conn->stream;
   std::string remote;
   {
     beast::error_code ec;
-    const auto ep = stream.socket().remote_endpoint(ec);
+    const auto ep = conn->plain.socket().remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
-  beast::flat_buffer buffer(options.max_header_bytes + 4096);
-  std::uint32_t served = 0;
   try {
-    for (;;) {
-      conn->idle = true;
-      if (stopping.load()) break;
-      // Wait for the first byte of the next request under the idle (or header) deadline.
-      if (buffer.size() == 0) {
-        stream.expires_after(served == 0 ? options.header_timeout : options.idle_timeout);
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUseTuple);
-        if (ec) {
-          if (ec == beast::error::timeout) timed_out.fetch_add(1);
-          break;
-        }
-        buffer.commit(n);
-      }
-      conn->idle = false;
-      const auto started = std::chrono::steady_clock::now();
-
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(options.max_header_bytes);
-      parser.body_limit(options.max_body_bytes);
-      stream.expires_after(options.header_timeout);
-      auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
-      (void)hn;
-      std::optional<HttpResponse> early;  // an answer decided before the body was read
-      bool must_close = false;
+    if (conn->tls) {
+      conn->plain.expires_after(options.header_timeout);
+      auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::server, kUseTuple);
       if (hec) {
-        if (hec == beast::error::timeout) {
-          timed_out.fetch_add(1);
-          break;
-        }
-        if (hec == http::error::end_of_stream || hec == asio::error::eof ||
-            hec == asio::error::connection_reset || hec == asio::error::operation_aborted) {
-          break;
-        }
-        if (hec == http::error::body_limit) {  // Content-Length over the limit
-          early = ErrorResponse(413,
-                                "request body is larger than the limit of " +
-                                    std::to_string(options.max_body_bytes) + " bytes",
-                                std::string(parser.get().target()));
-        } else if (hec == http::error::header_limit) {
-          early = ErrorResponse(431,
-                                "request header is larger than the limit of " +
-                                    std::to_string(options.max_header_bytes) + " bytes",
-                                "");
-        } else {
-          early = ErrorResponse(400, "malformed HTTP request: " + hec.message(), "");
-        }
-        must_close = true;
-      } else if (parser.content_length() && *parser.content_length() > options.max_body_bytes) {
-        early = ErrorResponse(413,
-                              "request body of " + std::to_string(*parser.content_length()) +
-                                  " bytes is larger than the limit of " +
-                                  std::to_string(options.max_body_bytes) + " bytes",
-                              std::string(parser.get().target()));
-        must_close = true;
-      }
-
-      HttpResponse response;
-      std::string route;
-      HttpMethod method = HttpMethod::kOther;
-      unsigned version = 11;
-      bool keep_alive = false;
-      if (early) {
-        response = std::move(*early);
+        if (hec == beast::error::timeout) timed_out.fetch_add(1);
+        tls_failures.fetch_add(1);
       } else {
-        auto& head = parser.get();
-        method = FromBeast(head.method());
-        version = head.version();
-        if (beast::iequals(head[http::field::expect], "100-continue")) {
-          http::response<http::empty_body> cont{http::status::continue_, version};
-          stream.expires_after(options.write_timeout);
-          auto [cec, cn] = co_await http::async_write(stream, cont, kUseTuple);
-          (void)cn;
-          if (cec) break;
-        }
-        stream.expires_after(options.body_timeout);
-        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kUseTuple);
-        (void)bn;
-        if (bec == http::error::body_limit) {
-          response = ErrorResponse(413,
-                                   "request body is larger than the limit of " +
-                                       std::to_string(options.max_body_bytes) + " bytes",
-                                   std::string(parser.get().target()));
-          must_close = true;
-        } else if (bec) {
-          if (bec == beast::error::timeout) timed_out.fetch_add(1);
-          break;
-        } else {
-          auto req = parser.release();
-          keep_alive = req.keep_alive();
-          stream.expires_never();  // the handler may hold the request (long-poll)
-          response = co_await Dispatch(req, remote, route);
-        }
+        co_await ServeOn(*conn, *conn->tls, remote, true);
+        conn->plain.expires_after(std::chrono::milliseconds(1000));
+        auto [sec] = co_await conn->tls->async_shutdown(kUseTuple);
+        (void)sec;
       }
-
-      ++served;
-      if (response.close || must_close || stopping.load() ||
-          (options.max_requests_per_connection != 0 &&
-           served >= options.max_requests_per_connection)) {
-        keep_alive = false;
-      }
-      http::response<http::string_body> res{static_cast<http::status>(response.status), version};
-      res.set(http::field::server, "tally");
-      if (!response.content_type.empty()) res.set(http::field::content_type, response.content_type);
-      for (auto& [name, value] : response.headers) res.insert(name, value);
-      res.body() = std::move(response.body);
-      res.keep_alive(keep_alive);
-      res.prepare_payload();
-      if (method == HttpMethod::kHead) res.body().clear();  // length stays that of the GET
-      stream.expires_after(options.write_timeout);
-      auto [wec, wn] = co_await http::async_write(stream, res, kUseTuple);
-      (void)wn;
-      if (observer) {
-        const double secs =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        observer(route, method, response.status, secs);
-      }
-      if (wec) break;
-      if (must_close) {
-        // Lingering close: stop sending, then drain what the client is still sending (briefly)
-        // so the kernel does not answer it with a reset that would eat our error response.
-        beast::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        stream.expires_after(std::chrono::milliseconds(1000));
-        std::size_t drained = 0;
-        while (drained < (std::size_t{4} << 20)) {
-          char sink[8192];
-          auto [dec, dn] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
-          if (dec) break;
-          drained += dn;
-        }
-        break;
-      }
-      if (!keep_alive) break;
+    } else {
+      co_await ServeOn(*conn, conn->plain, remote, false);
     }
   } catch (const std::exception& e) {
     TALLY_LOG_ERROR("connection {} failed: {}", remote, e.what());
   }
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
+  conn->plain.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  conn->plain.socket().close(ignored);
   Forget(id);
 }
 
@@ -364,6 +393,23 @@ HttpServer::~HttpServer() = default;
 
 Result<std::uint16_t> HttpServer::Listen() {
   beast::error_code ec;
+  if (!impl_->options.tls_cert_file.empty()) {
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    ctx->use_certificate_chain_file(impl_->options.tls_cert_file, ec);
+    if (ec) {
+      return Fail(Errc::kInvalidArgument,
+                  "TLS certificate '" + impl_->options.tls_cert_file + "': " + ec.message());
+    }
+    ctx->use_private_key_file(impl_->options.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      return Fail(Errc::kInvalidArgument,
+                  "TLS key '" + impl_->options.tls_key_file + "': " + ec.message());
+    }
+    impl_->tls_context = std::move(ctx);
+  }
   const auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) {
     return Fail(Errc::kInvalidArgument, "bad listen address '" + impl_->options.host + "'");
@@ -403,8 +449,8 @@ void HttpServer::Shutdown(std::function<void()> on_drained) {
     }
     // Idle connections are closed now; busy ones close after their response.
     for (auto& c : live) {
-      asio::post(c->stream.get_executor(), [c] {
-        if (c->idle) c->stream.cancel();
+      asio::post(c->plain.get_executor(), [c] {
+        if (c->idle) c->plain.cancel();
       });
     }
   });
@@ -412,7 +458,7 @@ void HttpServer::Shutdown(std::function<void()> on_drained) {
 
 HttpServerStats HttpServer::Stats() const {
   return HttpServerStats{impl_->open.load(), impl_->accepted.load(), impl_->rejected.load(),
-                         impl_->timed_out.load()};
+                         impl_->timed_out.load(), impl_->tls_failures.load()};
 }
 
 }  // namespace tally::net

@@ -35,6 +35,8 @@ struct HttpServerOptions {
   std::chrono::milliseconds body_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds write_timeout{30000};
+  std::string tls_cert_file;  // PEM chain; HTTPS when set (with tls_key_file)
+  std::string tls_key_file;
 };
 
 // Called once per answered request with the matched route pattern ("" when unmatched).
@@ -46,6 +48,7 @@ struct HttpServerStats {
   std::uint64_t accepted_connections = 0;
   std::uint64_t rejected_connections = 0;  // over max_connections
   std::uint64_t timed_out_connections = 0;
+  std::uint64_t tls_handshake_failures = 0;
 };
 
 class HttpServer final {

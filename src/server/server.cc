@@ -89,6 +89,8 @@ int Run(const config::Config& config, const RunOptions& options) {
   http_options.body_timeout = config.server.body_timeout;
   http_options.idle_timeout = config.server.idle_timeout;
   http_options.write_timeout = config.server.write_timeout;
+  http_options.tls_cert_file = config.Resolve(config.server.tls_cert_file);
+  http_options.tls_key_file = config.Resolve(config.server.tls_key_file);
 
   MetricsRegistry metrics;
   std::atomic<bool> ready{false};
@@ -181,6 +183,9 @@ int Run(const config::Config& config, const RunOptions& options) {
       "tally_http_connections_timed_out_total",
       "HTTP connections closed because a header, body, idle or write deadline passed",
       [&http] { return static_cast<double>(http.Stats().timed_out_connections); });
+  metrics.AddCounterFunction(
+      "tally_tls_handshake_failures_total", "TLS handshakes that failed or timed out",
+      [&http] { return static_cast<double>(http.Stats().tls_handshake_failures); });
   metrics.AddGauge("process_resident_memory_bytes", "Resident memory of the process",
                    [] { return static_cast<double>(ProcessRssBytes()); });
   metrics.AddGauge("tally_ready", "1 once recovery is done and the sources are up",
@@ -197,8 +202,9 @@ int Run(const config::Config& config, const RunOptions& options) {
     TALLY_LOG_ERROR("{}", port.error().message);
     return 1;
   }
-  TALLY_LOG_INFO("tally {} listening on http://{}:{} ({} I/O threads)", kVersion, http_options.host,
-                 *port, config.server.io_threads);
+  TALLY_LOG_INFO("tally {} listening on {}://{}:{} ({} I/O threads)", kVersion,
+                 http_options.tls_cert_file.empty() ? "http" : "https", http_options.host, *port,
+                 config.server.io_threads);
 
   // Nothing to recover yet: the server is ready as soon as it listens.
   ready.store(true);

@@ -195,3 +195,39 @@ describe('command line', () => {
     }
   });
 });
+
+describe('TLS', () => {
+  test('serves HTTPS with the configured certificate and refuses plain HTTP on that port', async () => {
+    const { tempDir } = await import('./lib/tally.mjs');
+    const fs = await import('node:fs');
+    const https = await import('node:https');
+    const dir = tempDir();
+    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+      '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1',
+      '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`], { encoding: 'utf8' });
+    assert.equal(gen.status, 0, gen.stderr);
+    const tally = await startTally({ config: `${CONFIG}\n`.replace('[server]', `[server]\ntls_cert_file = "${dir}/cert.pem"\ntls_key_file = "${dir}/key.pem"`) });
+    try {
+      assert.match(tally.output(), /listening on https:/);
+      const body = await new Promise((resolve, reject) => {
+        https.get({ host: '127.0.0.1', port: tally.port, path: '/healthz', ca: fs.readFileSync(`${dir}/cert.pem`) }, (res) => {
+          let t = '';
+          res.on('data', (d) => (t += d));
+          res.on('end', () => resolve(`${res.statusCode} ${t}`));
+        }).on('error', reject);
+      });
+      assert.equal(body, '200 ok\n');
+      const plain = await rawExchange(tally.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.doesNotMatch(plain, /^HTTP\/1\.1 200/);
+    } finally {
+      await tally.stop();
+    }
+  });
+
+  test('check-config wants both the certificate and the key', () => {
+    const file = writeConfig('[server]\ntls_cert_file = "cert.pem"\n');
+    const r = runTally(['check-config', file]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /TLS needs both tls_cert_file and tls_key_file/);
+  });
+});

@@ -35,7 +35,7 @@ export async function startTally({ config = '', extraArgs = [] } = {}) {
     const timer = setTimeout(() => reject(new Error(`tally did not start:\n${output}`)), 30_000);
     const onData = (chunk) => {
       output += chunk;
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      const m = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(output);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));
