@@ -226,6 +226,7 @@ void ReadAuth(TableReader& r, AuthConfig& a) {
   r.String("secret", a.secret, [](const std::string& v) -> std::string {
     return v.size() >= 32 ? "" : "use at least 32 characters";
   });
+  r.String("secret_file", a.secret_file);
   r.String("issuer", a.issuer);
   r.String("audience", a.audience);
   r.String("tenant_claim", a.tenant_claim);

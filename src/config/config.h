@@ -69,7 +69,8 @@ struct ClientConfig {
 };
 
 struct AuthConfig {
-  std::string secret;  // HS256 key; empty: a random key per process (tokens die with it)
+  std::string secret;       // HS256 key; empty: secret_file, else a random key per process
+  std::string secret_file;  // where a generated key is kept (created on first start, mode 0600)
   std::string issuer = "tally";
   std::string audience = "tally";
   std::string tenant_claim = "tenant";

@@ -4,8 +4,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -70,6 +75,41 @@ bool SetUpEngine(const config::Config& config, stats::Engine& engine, TimeMs now
   return true;
 }
 
+// The signing key kept in `path`: read it, or create it (random, base64, mode 0600) on first start.
+Result<std::string> LoadOrCreateSecret(const std::string& path) {
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+      std::string secret;
+      std::getline(in, secret);
+      if (secret.size() < 32)
+        return Fail(Errc::kInvalidArgument, path + ": shorter than 32 characters");
+      return secret;
+    }
+  }
+  unsigned char bytes[32];
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  if (!urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes)) {
+    return Fail(Errc::kInternal, "cannot read /dev/urandom");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string secret;
+  for (unsigned char b : bytes) {
+    secret.push_back(kHex[b >> 4]);
+    secret.push_back(kHex[b & 15]);
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0)
+    return Fail(Errc::kUnavailable, path + ": cannot create (" + std::strerror(errno) + ")");
+  const std::string line = secret + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return Fail(Errc::kUnavailable, path + ": cannot write the key");
+  TALLY_LOG_INFO("auth: generated a signing key in {}", path);
+  return secret;
+}
+
 }  // namespace
 
 int Run(const config::Config& config, const RunOptions& options) {
@@ -100,7 +140,16 @@ int Run(const config::Config& config, const RunOptions& options) {
   if (!SetUpEngine(config, engine.EngineForSetup(), clock.NowMs())) return 1;
   engine.Start();
 
-  auth::AuthService auth(config.auth, clock);
+  config::AuthConfig auth_config = config.auth;
+  if (auth_config.secret.empty() && !auth_config.secret_file.empty()) {
+    auto secret = LoadOrCreateSecret(config.Resolve(auth_config.secret_file));
+    if (!secret) {
+      TALLY_LOG_ERROR("auth.secret_file: {}", secret.error().message);
+      return 1;
+    }
+    auth_config.secret = std::move(*secret);
+  }
+  auth::AuthService auth(auth_config, clock);
   if (!config.auth.jwks_file.empty()) {
     const std::string path = config.Resolve(config.auth.jwks_file);
     std::ifstream in(path, std::ios::binary);

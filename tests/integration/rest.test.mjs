@@ -399,3 +399,23 @@ describe('external identity provider (JWKS)', () => {
     assert.equal(otherTenant.status, 404);  // 8001 does not exist in globex
   });
 });
+
+describe('generated signing key', () => {
+  test('is created on first start (0600) and reused, so tokens survive a restart', async () => {
+    const { tempDir } = await import('./lib/tally.mjs');
+    const fs = await import('node:fs');
+    const dir = tempDir();
+    const cfg = config().replace(`secret = "${SECRET}"`, `secret_file = "${dir}/jwt.key"`);
+    let tally = await startTally({ config: cfg });
+    const t = (await token(tally.url, 'ann', 'ann-pw')).body.access_token;
+    await tally.stop();
+    assert.equal(fs.statSync(`${dir}/jwt.key`).mode & 0o777, 0o600);
+    tally = await startTally({ config: cfg });
+    try {
+      const r = await call(tally.url, t, 'GET', '/statistic-values/Current_In_Queue?objectType=Queue&objectId=8001');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    } finally {
+      await tally.stop();
+    }
+  });
+});
