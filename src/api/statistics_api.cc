@@ -78,6 +78,26 @@ Result<stats::ObjectRef> ObjectOf(const std::string& type, const std::string& id
   return stats::ObjectRef{*t, id};
 }
 
+struct EntryObjectRef {
+  std::string type;  // as the client wrote it (echoed back)
+  stats::ObjectRef ref;
+};
+
+// The object of one `data.statistics[i]` entry (objectType, objectId), with errors naming it.
+Result<EntryObjectRef> EntryObject(const json::value& item, const std::string& where) {
+  if (!item.is_object()) {
+    return Error{Errc::kInvalidArgument, "field '" + where + "' must be an object"};
+  }
+  const auto& o = item.as_object();
+  auto type = RequiredString(o, "objectType", where + ".objectType");
+  if (!type) return type.error();
+  auto id = RequiredString(o, "objectId", where + ".objectId");
+  if (!id) return id.error();
+  auto ref = ObjectOf(*type, *id, where + ".objectType");
+  if (!ref) return ref.error();
+  return EntryObjectRef{*type, *ref};
+}
+
 // Definition fields as strings: numbers and booleans are accepted (Genesys sends both forms).
 Result<stats::KeyValues> DefinitionFields(const json::object& def, const std::string& where) {
   stats::KeyValues kv;
@@ -239,18 +259,11 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     for (size_t i = 0; i < (*array)->size(); ++i) {
       const std::string where = "data.statistics[" + std::to_string(i) + "]";
       const json::value& item = (**array)[i];
-      if (!item.is_object())
-        return r.Send(ErrorResponse(400, "field '" + where + "' must be an object", req.path));
-      const auto& o = item.as_object();
-      auto name = RequiredString(o, "name", where + ".name");
-      auto type = RequiredString(o, "objectType", where + ".objectType");
-      auto id = RequiredString(o, "objectId", where + ".objectId");
-      for (auto* f : {&name, &type, &id}) {
-        if (!*f) return r.Send(ErrorResponse(f->error(), req.path));
-      }
-      auto ref = ObjectOf(*type, *id, where + ".objectType");
-      if (!ref) return r.Send(ErrorResponse(ref.error(), req.path));
-      asks.push_back({*name, *type, *id, *ref});
+      auto entry = EntryObject(item, where);
+      if (!entry) return r.Send(ErrorResponse(entry.error(), req.path));
+      auto name = RequiredString(item.as_object(), "name", where + ".name");
+      if (!name) return r.Send(ErrorResponse(name.error(), req.path));
+      asks.push_back({*name, entry->type, entry->ref.id, entry->ref});
     }
     engine.Post([self = shared_from_this(), who, asks = std::move(asks), r,
                  path = req.path](stats::Engine& e) {
@@ -326,15 +339,11 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     for (size_t i = 0; i < (*array)->size(); ++i) {
       const std::string where = "data.statistics[" + std::to_string(i) + "]";
       const json::value& item = (**array)[i];
-      if (!item.is_object())
-        return r.Send(ErrorResponse(400, "field '" + where + "' must be an object", req.path));
+      auto entry = EntryObject(item, where);
+      if (!entry) return r.Send(ErrorResponse(entry.error(), req.path));
       const auto& o = item.as_object();
       auto sid = RequiredString(o, "statisticId", where + ".statisticId");
-      auto type = RequiredString(o, "objectType", where + ".objectType");
-      auto id = RequiredString(o, "objectId", where + ".objectId");
-      for (auto* f : {&sid, &type, &id}) {
-        if (!*f) return r.Send(ErrorResponse(f->error(), req.path));
-      }
+      if (!sid) return r.Send(ErrorResponse(sid.error(), req.path));
       for (const Ask& a : asks) {
         if (a.stat.statistic_id == *sid) {
           return r.Send(ErrorResponse(400,
@@ -343,8 +352,6 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
                                       req.path));
         }
       }
-      auto ref = ObjectOf(*type, *id, where + ".objectType");
-      if (!ref) return r.Send(ErrorResponse(ref.error(), req.path));
       const json::value* name = o.if_contains("name");
       const json::value* def = o.if_contains("definition");
       const bool has_name = name != nullptr && !name->is_null();
@@ -353,7 +360,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
         return r.Send(ErrorResponse(
             400, "field '" + where + "' needs exactly one of 'name' and 'definition'", req.path));
       }
-      Ask a{{*sid, "", *id, *type, 0}, *ref, {}};
+      Ask a{{*sid, "", entry->ref.id, entry->type, 0}, entry->ref, {}};
       if (has_name) {
         if (!name->is_string() || name->as_string().empty()) {
           return r.Send(ErrorResponse(400, "field '" + where + ".name' must be a non-empty string",

@@ -65,18 +65,32 @@ AuthService::AuthService(const config::AuthConfig& config, const Clock& clock)
   }
 }
 
-std::string AuthService::IssueAccessToken(const Principal& p) const {
+std::string AuthService::Issue(const Principal& p, const char* use, std::int64_t ttl_s) const {
   Claims c;
   c.subject = p.subject;
   c.tenant = p.tenant;
   c.roles = p.roles;
   c.issuer = config_.issuer;
   c.audience = config_.audience;
-  c.token_use = "access";
+  c.token_use = use;
   c.id = RandomId();
   c.issued_at = clock_.NowMs() / 1000;
-  c.expires_at = c.issued_at + config_.token_ttl_s;
+  c.expires_at = c.issued_at + ttl_s;
   return SignHs256(c, secret_, config_.tenant_claim);
+}
+
+std::string AuthService::IssueAccessToken(const Principal& p) const {
+  return Issue(p, "access", config_.token_ttl_s);
+}
+
+VerifyOptions AuthService::Options() const {
+  VerifyOptions options;
+  options.now_s = clock_.NowMs() / 1000;
+  options.max_skew_s = config_.max_skew_s;
+  options.issuer = config_.issuer;
+  options.audience = config_.audience;
+  options.tenant_claim = config_.tenant_claim;
+  return options;
 }
 
 Result<Principal> AuthService::Authenticate(const HttpRequest& request) const {
@@ -99,12 +113,7 @@ Result<Principal> AuthService::Authenticate(const HttpRequest& request) const {
   }
   std::string_view token = auth.substr(space + 1);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  VerifyOptions options;
-  options.now_s = clock_.NowMs() / 1000;
-  options.max_skew_s = config_.max_skew_s;
-  options.issuer = config_.issuer;
-  options.audience = config_.audience;
-  options.tenant_claim = config_.tenant_claim;
+  VerifyOptions options = Options();
   const std::string alg = TokenAlgorithm(token);
   if ((alg == "RS256" || alg == "ES256") && jwks_) {
     // An external identity provider's token (docs/api.md).
@@ -209,12 +218,7 @@ void AuthService::Token(HttpRequest& request, const RouteParams&, Responder resp
   } else if (grant == "client_credentials") {
     who = *client_principal;
   } else if (grant == "refresh_token") {
-    VerifyOptions options;
-    options.now_s = clock_.NowMs() / 1000;
-    options.max_skew_s = config_.max_skew_s;
-    options.issuer = config_.issuer;
-    options.audience = config_.audience;
-    options.tenant_claim = config_.tenant_claim;
+    const VerifyOptions options = Options();
     auto claims = VerifyHs256(Form(form, "refresh_token"), secret_, options);
     if (!claims || claims->token_use != "refresh") {
       responder.Send(OAuthError(400, "invalid_grant",
@@ -229,21 +233,11 @@ void AuthService::Token(HttpRequest& request, const RouteParams&, Responder resp
                               "refresh_token"));
     return;
   }
-  Claims refresh;
-  refresh.subject = who.subject;
-  refresh.tenant = who.tenant;
-  refresh.roles = who.roles;
-  refresh.issuer = config_.issuer;
-  refresh.audience = config_.audience;
-  refresh.token_use = "refresh";
-  refresh.id = RandomId();
-  refresh.issued_at = clock_.NowMs() / 1000;
-  refresh.expires_at = refresh.issued_at + config_.refresh_ttl_s;
   json::object o;
   o["access_token"] = IssueAccessToken(who);
   o["token_type"] = "bearer";
   o["expires_in"] = config_.token_ttl_s;
-  o["refresh_token"] = SignHs256(refresh, secret_, config_.tenant_claim);
+  o["refresh_token"] = Issue(who, "refresh", config_.refresh_ttl_s);
   o["scope"] = "*";
   HttpResponse r;
   r.body = json::serialize(o);

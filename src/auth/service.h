@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "auth/jwks.h"
+#include "auth/jwt.h"
 #include "common/clock.h"
 #include "common/errc.h"
 #include "common/http.h"
@@ -36,6 +37,8 @@ class AuthService final {
   void SetJwks(Jwks&& jwks) { jwks_.emplace(std::move(jwks)); }
 
  private:
+  [[nodiscard]] std::string Issue(const Principal& p, const char* use, std::int64_t ttl_s) const;
+  [[nodiscard]] VerifyOptions Options() const;
   Result<Principal> AuthenticateClient(const HttpRequest& request,
                                        const std::vector<std::pair<std::string, std::string>>& form,
                                        const config::ClientConfig** client) const;
