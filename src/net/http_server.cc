@@ -22,6 +22,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "common/log.h"
@@ -65,6 +66,8 @@ struct PendingResponse {
   }
   asio::steady_timer timer;
   std::optional<HttpResponse> response;
+  // The thread running the handler synchronously: an answer given there needs no hand-off.
+  std::atomic<std::thread::id> handler_thread{};
 };
 
 }  // namespace
@@ -192,18 +195,25 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::str
   auto ex = co_await asio::this_coro::executor;
   auto pending = std::make_shared<PendingResponse>(ex);
   Responder responder([pending, ex](HttpResponse&& response) {
-    // The handler may answer from any thread; hand the response to the connection's strand.
+    if (pending->handler_thread.load(std::memory_order_acquire) == std::this_thread::get_id()) {
+      pending->response = std::move(response);  // answered inline, on the connection's strand
+      return;
+    }
+    // Answered later or elsewhere: hand the response to the connection's strand.
     asio::post(ex, [pending, r = std::move(response)]() mutable {
       pending->response = std::move(r);
       pending->timer.cancel();
     });
   });
+  pending->handler_thread.store(std::this_thread::get_id(), std::memory_order_release);
   try {
     (*match.handler)(request, match.params, std::move(responder));
   } catch (const std::exception& e) {
+    pending->handler_thread.store(std::thread::id{}, std::memory_order_release);
     TALLY_LOG_ERROR("handler for {} threw: {}", match.pattern, e.what());
     co_return ErrorResponse(500, "internal error", request.path);
   }
+  pending->handler_thread.store(std::thread::id{}, std::memory_order_release);
   while (!pending->response) {
     co_await pending->timer.async_wait(kUseTuple);
   }
