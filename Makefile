@@ -22,7 +22,7 @@ test: build
 test-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan
-	ctest --preset asan -E 'integration_node|style'
+	ctest --preset asan -E style
 
 demo: deps
 	@cmake --preset $(DEMO_PRESET) >/dev/null
