@@ -880,6 +880,12 @@ struct Engine::Impl {
   }
 
   AttributesPtr AgentAttributes(const Event& e) {
+    // Most agent-state actions carry nothing: share one record for them.
+    static const AttributesPtr kPlainVoice = std::make_shared<const Attributes>();
+    if (e.reasons.empty() && e.this_queue.empty() &&
+        (e.media_type.empty() || e.media_type == "voice")) {
+      return kPlainVoice;
+    }
     auto a = std::make_shared<Attributes>();
     a->media_type = e.media_type.empty() ? "voice" : e.media_type;
     a->this_queue = e.this_queue;
