@@ -26,6 +26,13 @@ json::object Ok(json::object data) {
   return o;
 }
 
+// 200 with the envelope, and `errors` when some statistics could not be answered.
+void SendOk(const Responder& r, json::object data, json::array errors) {
+  json::object out = Ok(std::move(data));
+  if (!errors.empty()) out["errors"] = std::move(errors);
+  r.Send(Json(200, out));
+}
+
 json::object ErrorEntry(int code, const std::string& message) {
   return json::object{{"status", json::object{{"code", code}, {"message", message}}}};
 }
@@ -281,9 +288,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
         }
         values.push_back(self->Entry(a.name, a.type, a.id, *v));
       }
-      json::object out = Ok(json::object{{"statistics", std::move(values)}});
-      if (!errors.empty()) out["errors"] = std::move(errors);
-      r.Send(Json(200, out));
+      SendOk(r, json::object{{"statistics", std::move(values)}}, std::move(errors));
     });
   }
 
@@ -409,10 +414,10 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
         sub.stats.push_back(a.stat);
       }
       mine.emplace(op, std::move(sub));
-      json::object out = Ok(json::object{
-          {"subscriptionId", op}, {"operationId", op}, {"statistics", std::move(values)}});
-      if (!errors.empty()) out["errors"] = std::move(errors);
-      r.Send(Json(200, out));
+      SendOk(r,
+             json::object{
+                 {"subscriptionId", op}, {"operationId", op}, {"statistics", std::move(values)}},
+             std::move(errors));
     });
   }
 
@@ -466,10 +471,8 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
           }
         }
       }
-      json::object out =
-          Ok(json::object{{"subscriptionId", id}, {"statistics", std::move(values)}});
-      if (!errors.empty()) out["errors"] = std::move(errors);
-      r.Send(Json(200, out));
+      SendOk(r, json::object{{"subscriptionId", id}, {"statistics", std::move(values)}},
+             std::move(errors));
     });
   }
 

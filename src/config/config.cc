@@ -222,6 +222,12 @@ std::string ValidateRole(const std::string& role) {
   return "unknown role '" + role + "' (statistics:read, events:write, admin)";
 }
 
+void CheckRoles(TableReader& t, const std::vector<std::string>& roles) {
+  for (const auto& role : roles) {
+    if (auto why = ValidateRole(role); !why.empty()) t.Error(t.Raw(), "roles", why);
+  }
+}
+
 void ReadAuth(TableReader& r, AuthConfig& a) {
   r.String("secret", a.secret, [](const std::string& v) -> std::string {
     return v.size() >= 32 ? "" : "use at least 32 characters";
@@ -246,9 +252,7 @@ void ReadAuth(TableReader& r, AuthConfig& a) {
     t.Required("name", u.name, &t.Raw());
     t.Required("tenant", u.tenant, &t.Raw());
     t.Required("password_hash", u.password_hash, &t.Raw());
-    for (const auto& role : u.roles) {
-      if (auto why = ValidateRole(role); !why.empty()) t.Error(t.Raw(), "roles", why);
-    }
+    CheckRoles(t, u.roles);
     a.users.push_back(std::move(u));
   });
   r.Tables("client", [&](TableReader& t) {
@@ -259,9 +263,7 @@ void ReadAuth(TableReader& r, AuthConfig& a) {
     t.StringList("roles", c.roles);
     t.Required("id", c.id, &t.Raw());
     t.Required("secret_hash", c.secret_hash, &t.Raw());
-    for (const auto& role : c.roles) {
-      if (auto why = ValidateRole(role); !why.empty()) t.Error(t.Raw(), "roles", why);
-    }
+    CheckRoles(t, c.roles);
     a.clients.push_back(std::move(c));
   });
 }
