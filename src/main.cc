@@ -8,6 +8,7 @@
 #include "auth/password.h"
 #include "config/config.h"
 #include "server/server.h"
+#include "server/tools.h"
 #include "server/version.h"
 
 int main(int argc, char** argv) {
@@ -32,7 +33,34 @@ int main(int argc, char** argv) {
   hash->add_option("--iterations", iterations, "PBKDF2 iterations")
       ->check(CLI::Range(1000, 10'000'000));
 
+  auto* journal = app.add_subcommand("journal", "Inspect a journal offline");
+  journal->require_subcommand(1);
+  std::string journal_db;
+  std::uint64_t after_seq = 0;
+  auto* journal_stats = journal->add_subcommand("stats", "Print record counts and ranges (JSON)");
+  journal_stats->add_option("--db", journal_db, "Journal database file")->required();
+  auto* journal_export =
+      journal->add_subcommand("export", "Print records as NDJSON (seq, kind, tenant, time, body)");
+  journal_export->add_option("--db", journal_db, "Journal database file")->required();
+  journal_export->add_option("--after", after_seq, "Only records with a greater seq");
+
+  tally::server::ReplayOptions replay_options;
+  auto* replay = app.add_subcommand("replay", "Stream a recorded NDJSON event file to a server");
+  replay->add_option("file", replay_options.file, "NDJSON file, one event per line")->required();
+  replay->add_option("--url", replay_options.url, "Server base URL, e.g. http://127.0.0.1:8080")
+      ->required();
+  replay->add_option("--token", replay_options.token, "Bearer token with the events:write role");
+  replay->add_option("--client", replay_options.client,
+                     "Client credentials id:secret (instead of --token)");
+  replay->add_option("--batch", replay_options.batch, "Events per request")
+      ->check(CLI::Range(1, 1'000'000));
+  replay->add_flag("!--no-progress", replay_options.progress, "No progress bar");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*journal_stats) return tally::server::JournalStatsTool(journal_db);
+  if (*journal_export) return tally::server::JournalExportTool(journal_db, after_seq);
+  if (*replay) return tally::server::ReplayTool(replay_options);
 
   if (*hash) {
     std::string password;

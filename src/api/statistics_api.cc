@@ -153,6 +153,11 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     std::string id;
     std::vector<OpenStat> stats;
   };
+  struct Ask {
+    OpenStat stat;
+    stats::ObjectRef ref;
+    stats::KeyValues definition;
+  };
 
   Impl(EngineAccess& e, Authenticator a, Limits l, const Clock& c)
       : engine(e), authenticate(std::move(a)), limits(l), clock(c) {}
@@ -177,6 +182,10 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
 
   // Authenticates, authorizes and rate-limits; answers the error itself when it fails.
   bool Admit(const HttpRequest& req, Responder& r, Principal& who) {
+    if (auto up = engine.Available(); !up) {
+      r.Send(ErrorResponse(up.error(), req.path));
+      return false;
+    }
     auto p = authenticate(req);
     if (!p) {
       r.Send(ErrorResponse(p.error(), req.path));
@@ -258,11 +267,11 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
                                       std::to_string(limits.statistics_per_request) + " entries",
                                   req.path));
     }
-    struct Ask {
+    struct PeekAsk {
       std::string name, type, id;
       stats::ObjectRef ref;
     };
-    std::vector<Ask> asks;
+    std::vector<PeekAsk> asks;
     for (size_t i = 0; i < (*array)->size(); ++i) {
       const std::string where = "data.statistics[" + std::to_string(i) + "]";
       const json::value& item = (**array)[i];
@@ -277,7 +286,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       json::array values;
       json::array errors;
       for (size_t i = 0; i < asks.size(); ++i) {
-        const Ask& a = asks[i];
+        const PeekAsk& a = asks[i];
         auto v = e.Peek(who.tenant, a.name, a.ref);
         if (!v) {
           errors.push_back(ErrorEntry(HttpStatusFor(v.error().code),
@@ -335,11 +344,6 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
                                       " entries (statistics per subscription)",
                                   req.path));
     }
-    struct Ask {
-      OpenStat stat;
-      stats::ObjectRef ref;
-      stats::KeyValues definition;
-    };
     std::vector<Ask> asks;
     for (size_t i = 0; i < (*array)->size(); ++i) {
       const std::string where = "data.statistics[" + std::to_string(i) + "]";
@@ -383,42 +387,105 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       }
       asks.push_back(std::move(a));
     }
-    engine.Post([self = shared_from_this(), who, op = *op, asks = std::move(asks), r,
-                 verbose = *verbose, path = req.path](stats::Engine& e) mutable {
-      auto& mine = self->subscriptions[Key(who)];
-      if (mine.count(op) != 0) {
-        return r.Send(ErrorResponse(
-            409, "field 'operationId': subscription '" + op + "' already exists", path));
+    json::object command{{"op", "subscribe"},
+                         {"tenant", who.tenant},
+                         {"subject", who.subject},
+                         {"operationId", *op},
+                         {"statistics", AsksJson(asks)}};
+    engine.Durable(who.tenant, json::serialize(command),
+                   [self = shared_from_this(), who, op = *op, asks = std::move(asks), r,
+                    verbose = *verbose, path = req.path](Result<stats::Engine*> e) mutable {
+                     if (!e) return r.Send(ErrorResponse(e.error(), path));
+                     r.Send(self->Subscribe(**e, who, op, asks, verbose, path));
+                   });
+  }
+
+  static json::array AsksJson(const std::vector<Ask>& asks) {
+    json::array out;
+    for (const Ask& a : asks) {
+      json::object o{{"statisticId", a.stat.statistic_id},
+                     {"objectId", a.stat.object_id},
+                     {"objectType", a.stat.object_type}};
+      if (!a.stat.name.empty()) {
+        o["name"] = a.stat.name;
+      } else {
+        json::object d;
+        for (const auto& [k, v] : a.definition) d[k] = v;
+        o["definition"] = std::move(d);
       }
-      if (mine.size() >= self->limits.subscriptions_per_principal) {
-        return r.Send(ErrorResponse(400,
-                                    "this principal already has " + std::to_string(mine.size()) +
-                                        " subscriptions (the limit)",
-                                    path));
-      }
-      Subscription sub{op, {}};
-      json::array values;
-      json::array errors;
-      for (size_t i = 0; i < asks.size(); ++i) {
-        Ask& a = asks[i];
-        auto opened = a.stat.name.empty() ? e.OpenDefinition(who.tenant, a.definition, a.ref)
-                                          : e.OpenCatalog(who.tenant, a.stat.name, a.ref);
-        if (!opened) {
-          errors.push_back(
-              ErrorEntry(HttpStatusFor(opened.error().code),
-                         "statisticId '" + a.stat.statistic_id + "': " + opened.error().message));
-          continue;
+      out.push_back(std::move(o));
+    }
+    return out;
+  }
+
+  static Result<std::vector<Ask>> AsksFrom(const json::array& items) {
+    std::vector<Ask> asks;
+    for (const auto& item : items) {
+      auto entry = EntryObject(item, "statistics[]");
+      if (!entry) return entry.error();
+      const auto& o = item.as_object();
+      Ask a;
+      a.stat.statistic_id = std::string(o.at("statisticId").as_string());
+      a.stat.object_id = entry->ref.id;
+      a.stat.object_type = entry->type;
+      a.ref = entry->ref;
+      if (const auto* n = o.if_contains("name")) {
+        a.stat.name = std::string(n->as_string());
+      } else {
+        for (const auto& [k, v] : o.at("definition").as_object()) {
+          a.definition.emplace_back(std::string(k), std::string(v.as_string()));
         }
-        a.stat.handle = opened->handle;
-        values.push_back(self->StatEntry(a.stat, opened->value, verbose));
-        sub.stats.push_back(a.stat);
       }
-      mine.emplace(op, std::move(sub));
-      SendOk(r,
-             json::object{
-                 {"subscriptionId", op}, {"operationId", op}, {"statistics", std::move(values)}},
-             std::move(errors));
-    });
+      asks.push_back(std::move(a));
+    }
+    return asks;
+  }
+
+  // Creates the subscription on the engine thread (live, and again on replay).
+  HttpResponse Subscribe(stats::Engine& e, const Principal& who, const std::string& op,
+                         std::vector<Ask>& asks, bool verbose, const std::string& path) {
+    auto& mine = subscriptions[Key(who)];
+    if (mine.count(op) != 0) {
+      return ErrorResponse(409, "field 'operationId': subscription '" + op + "' already exists",
+                           path);
+    }
+    if (mine.size() >= limits.subscriptions_per_principal) {
+      return ErrorResponse(400,
+                           "this principal already has " + std::to_string(mine.size()) +
+                               " subscriptions (the limit)",
+                           path);
+    }
+    Subscription sub{op, {}};
+    json::array values;
+    json::array errors;
+    for (size_t i = 0; i < asks.size(); ++i) {
+      Ask& a = asks[i];
+      auto opened = a.stat.name.empty() ? e.OpenDefinition(who.tenant, a.definition, a.ref)
+                                        : e.OpenCatalog(who.tenant, a.stat.name, a.ref);
+      if (!opened) {
+        errors.push_back(
+            ErrorEntry(HttpStatusFor(opened.error().code),
+                       "statisticId '" + a.stat.statistic_id + "': " + opened.error().message));
+        continue;
+      }
+      a.stat.handle = opened->handle;
+      values.push_back(StatEntry(a.stat, opened->value, verbose));
+      sub.stats.push_back(a.stat);
+    }
+    mine.emplace(op, std::move(sub));
+    json::object out = Ok(json::object{
+        {"subscriptionId", op}, {"operationId", op}, {"statistics", std::move(values)}});
+    if (!errors.empty()) out["errors"] = std::move(errors);
+    return Json(200, out);
+  }
+
+  void Unsubscribe(stats::Engine& e, const Principal& who, const std::string& id) {
+    auto& mine = subscriptions[Key(who)];
+    auto it = mine.find(id);
+    if (it != mine.end()) {
+      for (const auto& s : it->second.stats) e.Close(s.handle);
+      mine.erase(it);
+    }
   }
 
   // GET /statistics/v3/subscriptions/{id}/statistic-values
@@ -480,14 +547,14 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
   void DeleteSubscription(HttpRequest& req, const RouteParams& params, Responder r) {
     Principal who;
     if (!Admit(req, r, who)) return;
-    engine.Post(
-        [self = shared_from_this(), who, id = std::string(params.Get("id")), r](stats::Engine& e) {
-          auto& mine = self->subscriptions[Key(who)];
-          auto it = mine.find(id);
-          if (it != mine.end()) {
-            for (const auto& s : it->second.stats) e.Close(s.handle);
-            mine.erase(it);
-          }
+    const std::string id(params.Get("id"));
+    json::object command{
+        {"op", "unsubscribe"}, {"tenant", who.tenant}, {"subject", who.subject}, {"id", id}};
+    engine.Durable(
+        who.tenant, json::serialize(command),
+        [self = shared_from_this(), who, id, r, path = req.path](Result<stats::Engine*> e) {
+          if (!e) return r.Send(ErrorResponse(e.error(), path));
+          self->Unsubscribe(**e, who, id);
           r.Send(Json(200, json::object{{"status", json::object{{"code", 0}}}}));
         });
   }
@@ -498,6 +565,42 @@ StatisticsApi::StatisticsApi(EngineAccess& engine, Authenticator authenticate, L
     : impl_(std::make_shared<Impl>(engine, std::move(authenticate), limits, clock)) {}
 
 StatisticsApi::~StatisticsApi() = default;
+
+bool StatisticsApi::Replay(std::string_view command, stats::Engine& engine) {
+  boost::system::error_code ec;
+  json::value v = json::parse(command, ec);
+  if (ec || !v.is_object()) return false;
+  try {
+    const auto& o = v.as_object();
+    const std::string op(o.at("op").as_string());
+    Principal who;
+    who.tenant = std::string(o.at("tenant").as_string());
+    who.subject = std::string(o.at("subject").as_string());
+    if (op == "subscribe") {
+      auto asks = Impl::AsksFrom(o.at("statistics").as_array());
+      if (!asks) return false;
+      (void)impl_->Subscribe(engine, who, std::string(o.at("operationId").as_string()), *asks, true,
+                             "");
+      return true;
+    }
+    if (op == "unsubscribe") {
+      impl_->Unsubscribe(engine, who, std::string(o.at("id").as_string()));
+      return true;
+    }
+  } catch (const std::exception&) {
+    return false;
+  }
+  return false;
+}
+
+void StatisticsApi::DropAll(stats::Engine& engine) {
+  for (auto& [key, mine] : impl_->subscriptions) {
+    for (auto& [id, sub] : mine) {
+      for (const auto& s : sub.stats) engine.Close(s.handle);
+    }
+  }
+  impl_->subscriptions.clear();
+}
 
 std::vector<Route> StatisticsApi::Routes() {
   auto impl = impl_;

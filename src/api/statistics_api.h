@@ -29,6 +29,13 @@ class EngineAccess {
  public:
   virtual ~EngineAccess() = default;
   virtual void Post(std::function<void(stats::Engine&)> work) = 0;
+  // Journals `command` (a JSON text the API understands, see StatisticsApi::Replay), then runs
+  // `then` on the engine's thread in journal order; an error (and no engine) when it could not
+  // be stored.
+  virtual void Durable(std::string tenant, std::string command,
+                       std::function<void(Result<stats::Engine*>)> then) = 0;
+  // kUnavailable while recovering or while an event source is down.
+  [[nodiscard]] virtual Result<void> Available() const { return {}; }
 };
 
 using Authenticator = std::function<Result<Principal>(const HttpRequest&)>;
@@ -53,6 +60,12 @@ class StatisticsApi final {
   ~StatisticsApi();
 
   [[nodiscard]] std::vector<Route> Routes();
+
+  // Re-executes a journaled command on the engine during recovery (same effect as when it was
+  // first accepted: same handles, same owner). Returns false for a command it cannot read.
+  bool Replay(std::string_view command, stats::Engine& engine);
+  // Drops every subscription (the service went unavailable); their statistics are closed.
+  void DropAll(stats::Engine& engine);
 
  private:
   struct Impl;

@@ -312,6 +312,21 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
     t.Integer("subscriptions_per_principal", cfg.limits.subscriptions_per_principal, 1, 1'000'000);
     t.Integer("requests_per_second", cfg.limits.requests_per_second, 1, 10'000'000);
   });
+  r.Table("storage", [&](TableReader& t) {
+    t.String("path", cfg.storage.path);
+    t.String("durability", cfg.storage.durability, [](const std::string& v) -> std::string {
+      return v == "full" || v == "normal" || v == "off" ? "" : "expected full, normal or off";
+    });
+    t.Integer("retention_days", cfg.storage.retention_days, 1, 36'500);
+  });
+  r.Table("engine", [&](TableReader& t) {
+    t.String("clock", cfg.engine.clock, [](const std::string& v) -> std::string {
+      return v == "wall" || v == "event" ? "" : "expected wall or event";
+    });
+  });
+  r.Table("ingest", [&](TableReader& t) {
+    t.Integer("events_per_batch", cfg.ingest.events_per_batch, 1, 1'000'000);
+  });
   r.Tables("tenant", [&](TableReader& t) {
     TenantConfig tenant;
     ReadTenant(t, tenant);

@@ -96,6 +96,20 @@ struct LimitsConfig {
   std::uint32_t requests_per_second = 200;  // per principal (token bucket, burst = 2 s worth)
 };
 
+struct StorageConfig {
+  std::string path;                  // SQLite journal (relative to the config); empty: volatile
+  std::string durability = "full";   // full | normal | off (SQLite synchronous)
+  std::uint32_t retention_days = 8;  // journal records older than this may be pruned
+};
+
+struct EngineConfig {
+  std::string clock = "wall";  // wall | event (time moves only with events; replays, tests)
+};
+
+struct IngestConfig {
+  std::uint32_t events_per_batch = 10000;
+};
+
 struct Config {
   std::string source;  // file the config came from ("" for defaults)
   ServerConfig server;
@@ -103,6 +117,9 @@ struct Config {
   StatisticsConfig statistics;
   AuthConfig auth;
   LimitsConfig limits;
+  StorageConfig storage;
+  EngineConfig engine;
+  IngestConfig ingest;
   std::vector<TenantConfig> tenants;
 
   // `path` resolved against the config file's folder when relative.

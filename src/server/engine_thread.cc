@@ -4,7 +4,8 @@
 
 namespace tally::server {
 
-EngineThread::EngineThread(const Clock& clock) : clock_(clock) {}
+EngineThread::EngineThread(const Clock& clock, bool wall_clock)
+    : clock_(clock), wall_clock_(wall_clock) {}
 
 EngineThread::~EngineThread() { Stop(); }
 
@@ -29,20 +30,24 @@ void EngineThread::Post(std::function<void(stats::Engine&)> work) {
   cv_.notify_one();
 }
 
-std::uint64_t EngineThread::NotificationsDropped() const { return dropped_.load(); }
+void EngineThread::OnApplied(const stats::Event& e) {
+  if (link_observer_ && (e.type == stats::EventType::kLinkConnected ||
+                         e.type == stats::EventType::kLinkDisconnected)) {
+    link_observer_(e);
+  }
+}
 
 void EngineThread::Run() {
-  std::vector<stats::Notification> out;
   for (;;) {
     std::deque<std::function<void(stats::Engine&)>> batch;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(100),
+      cv_.wait_for(lock, std::chrono::milliseconds(50),
                    [this] { return stopping_ || !queue_.empty(); });
       if (stopping_ && queue_.empty()) return;
       batch.swap(queue_);
     }
-    engine_.AdvanceTo(clock_.NowMs(), out);
+    if (wall_clock_) engine_.AdvanceTo(clock_.NowMs(), out_);
     for (auto& work : batch) {
       try {
         work(engine_);
@@ -50,9 +55,13 @@ void EngineThread::Run() {
         TALLY_LOG_ERROR("engine work failed: {}", e.what());
       }
     }
-    // Notifications have no transport until CometD arrives; they are counted, not lost silently.
-    dropped_.fetch_add(out.size());
-    out.clear();
+    if (out_.empty()) continue;
+    if (sink_) {
+      sink_(out_);
+    } else {
+      undelivered_.fetch_add(out_.size());
+    }
+    out_.clear();
   }
 }
 

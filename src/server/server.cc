@@ -11,11 +11,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "api/ingest_api.h"
 #include "api/statistics_api.h"
 #include "auth/service.h"
 #include "common/log.h"
@@ -24,7 +27,9 @@
 #include "net/http_server.h"
 #include "net/router.h"
 #include "server/engine_thread.h"
+#include "server/pipeline.h"
 #include "server/version.h"
+#include "storage/journal.h"
 
 namespace tally::server {
 
@@ -136,9 +141,37 @@ int Run(const config::Config& config, const RunOptions& options) {
   std::atomic<bool> ready{false};
   const Clock& clock = DefaultClock();
 
-  EngineThread engine(clock);
-  if (!SetUpEngine(config, engine.EngineForSetup(), clock.NowMs())) return 1;
-  engine.Start();
+  const ClockMode clock_mode =
+      config.engine.clock == "event" ? ClockMode::kEvent : ClockMode::kWall;
+  EngineThread engine(clock, clock_mode == ClockMode::kWall);
+  if (!SetUpEngine(config, engine.EngineForSetup(),
+                   clock_mode == ClockMode::kWall ? clock.NowMs() : 0)) {
+    return 1;
+  }
+
+  storage::JournalOptions journal_options;
+  journal_options.path = config.Resolve(config.storage.path);
+  journal_options.durability = config.storage.durability == "off" ? storage::Durability::kOff
+                               : config.storage.durability == "normal"
+                                   ? storage::Durability::kNormal
+                                   : storage::Durability::kFull;
+  if (journal_options.path.empty()) {
+    TALLY_LOG_WARN(
+        "storage.path is not set: the journal is in memory and nothing survives a restart");
+    journal_options.path = ":memory:";
+  } else {
+    std::error_code ec;
+    const auto parent = std::filesystem::path(journal_options.path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  }
+  auto opened_journal = storage::Journal::Open(journal_options);
+  if (!opened_journal) {
+    TALLY_LOG_ERROR("storage: {}", opened_journal.error().message);
+    return 1;
+  }
+  std::unique_ptr<storage::Journal> journal = std::move(*opened_journal);
+  storage::JournalWriter writer(*journal);
+  Pipeline pipeline(engine, writer, clock, clock_mode);
 
   config::AuthConfig auth_config = config.auth;
   if (auth_config.secret.empty() && !auth_config.secret_file.empty()) {
@@ -173,7 +206,12 @@ int Run(const config::Config& config, const RunOptions& options) {
                      config.limits.statistics_per_subscription,
                      config.limits.subscriptions_per_principal, config.limits.requests_per_second};
   api::StatisticsApi statistics(
-      engine, [&auth](const HttpRequest& r) { return auth.Authenticate(r); }, limits, clock);
+      pipeline, [&auth](const HttpRequest& r) { return auth.Authenticate(r); }, limits, clock);
+  std::set<std::string> tenant_names;
+  for (const auto& t : config.tenants) tenant_names.insert(t.name);
+  api::IngestApi ingest(
+      pipeline, [&auth](const HttpRequest& r) { return auth.Authenticate(r); },
+      api::IngestLimits{config.ingest.events_per_batch}, tenant_names, clock);
 
   net::Router router;
   router.Add(HttpMethod::kGet, "/healthz", [](HttpRequest&, const RouteParams&, Responder r) {
@@ -198,6 +236,9 @@ int Run(const config::Config& config, const RunOptions& options) {
       HttpMethod::kGet, "/auth/v3/userinfo",
       [&auth](HttpRequest& q, const RouteParams& p, Responder r) { auth.UserInfo(q, p, r); });
   for (auto& route : statistics.Routes()) {
+    router.Add(route.method, route.pattern, std::move(route.handler));
+  }
+  for (auto& route : ingest.Routes()) {
     router.Add(route.method, route.pattern, std::move(route.handler));
   }
 
@@ -240,9 +281,34 @@ int Run(const config::Config& config, const RunOptions& options) {
   metrics.AddGauge("tally_ready", "1 once recovery is done and the sources are up",
                    [&ready] { return ready.load() ? 1.0 : 0.0; });
   metrics.AddCounterFunction(
-      "tally_notifications_undelivered_total",
-      "Engine notifications with no transport yet (CometD arrives with its issue)",
-      [&engine] { return static_cast<double>(engine.NotificationsDropped()); });
+      "tally_notifications_undelivered_total", "Engine notifications with no session to go to",
+      [&engine] { return static_cast<double>(engine.NotificationsUndelivered()); });
+  auto pipeline_counter = [&](const char* name, const char* help,
+                              std::uint64_t PipelineStats::*field) {
+    metrics.AddCounterFunction(
+        name, help, [&pipeline, field] { return static_cast<double>(pipeline.Stats().*field); });
+  };
+  pipeline_counter("tally_ingest_events_total", "Events accepted (journaled)",
+                   &PipelineStats::events);
+  pipeline_counter("tally_ingest_batches_total", "Batches accepted (journaled)",
+                   &PipelineStats::batches);
+  pipeline_counter("tally_ingest_duplicate_batches_total",
+                   "Retried batches answered from their Idempotency-Key",
+                   &PipelineStats::duplicates);
+  pipeline_counter("tally_ingest_out_of_order_total",
+                   "Batches refused because an event went back in time for its DN",
+                   &PipelineStats::refused_out_of_order);
+  pipeline_counter("tally_journal_failures_total", "Journal writes that failed (answered 503)",
+                   &PipelineStats::storage_failures);
+  pipeline_counter("tally_engine_apply_failures_total",
+                   "Journaled events the engine refused (should stay 0)",
+                   &PipelineStats::apply_failures);
+  pipeline_counter("tally_recovery_records_total", "Journal records replayed at start",
+                   &PipelineStats::recovered_records);
+  metrics.AddCounterFunction("tally_journal_commits_total", "Journal transactions committed",
+                             [&writer] { return static_cast<double>(writer.Stats().commits); });
+  metrics.AddCounterFunction("tally_journal_records_total", "Journal records committed",
+                             [&writer] { return static_cast<double>(writer.Stats().records); });
   metrics.AddGauge("tally_build_info", "Build information", [] { return 1.0; },
                    {{"version", kVersion}});
 
@@ -255,8 +321,22 @@ int Run(const config::Config& config, const RunOptions& options) {
                  http_options.tls_cert_file.empty() ? "http" : "https", http_options.host, *port,
                  config.server.io_threads);
 
-  // Nothing to recover yet: the server is ready as soon as it listens.
-  ready.store(true);
+  // Recovery runs while the server listens: /readyz answers 503 and the APIs answer 503 until
+  // the journal is replayed.
+  std::atomic<bool> recovery_failed{false};
+  std::thread recovery([&] {
+    if (auto r = pipeline.Recover(*journal, statistics); !r) {
+      TALLY_LOG_ERROR("recovery failed: {}", r.error().message);
+      recovery_failed.store(true);
+      ::kill(::getpid(), SIGTERM);
+      return;
+    }
+    engine.Start();
+    writer.Start();
+    pipeline.SetReady(true);
+    ready.store(true);
+    TALLY_LOG_INFO("ready");
+  });
 
   asio::steady_timer grace(ioc);
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -281,9 +361,12 @@ int Run(const config::Config& config, const RunOptions& options) {
   }
   ioc.run();
   for (auto& t : threads) t.join();
+  recovery.join();
+  pipeline.SetReady(false);
+  writer.Stop();
   engine.Stop();
   TALLY_LOG_INFO("tally stopped");
-  return 0;
+  return recovery_failed.load() ? 1 : 0;
 }
 
 }  // namespace tally::server

@@ -375,6 +375,17 @@ bool Statistic::Advance(TimeMs now) {
       ResetGrowing(next_reset_);
       next_reset_ = NextReset(def_->growing, next_reset_);
       reset = true;
+      if (now >= next_reset_) {
+        // Several resets passed without any change (a long idle gap, or the first event long
+        // after start-up): the windows in between hold open items only, so jump to the reset
+        // before the last one; the loop then closes the last full window as usual.
+        const TimeMs last = LastReset(def_->growing, now);
+        const TimeMs before_last = LastReset(def_->growing, last - 1);
+        if (before_last > next_reset_) {
+          ResetGrowing(before_last);
+          next_reset_ = last;
+        }
+      }
     }
   } else if (def_->interval == IntervalType::kSlidingWindow) {
     const std::int64_t step = def_->sliding_step_ms;

@@ -50,6 +50,28 @@ TEST(StatisticTest, TotalTimeProjectsOpenStatusAndClipsAtReset) {
   EXPECT_EQ(s.IntervalLengthSeconds(midnight + 200'000), 200);
 }
 
+TEST(StatisticTest, AJumpOverManyResetsEqualsAdvancingDayByDay) {
+  // A status open for 40 days: advancing once must give what 40 daily advances give, both for
+  // the current window and for the value held before the last reset.
+  auto def = Def({{"category", "TotalTime"},
+                  {"subject", "AgentStatus"},
+                  {"mainMask", "WaitForNextCall"},
+                  {"dynamicTimeProfile", "06:00"}});
+  Statistic stepped(def, kT0);
+  Statistic jumped(def, kT0);
+  const TimeMs t1 = kT0 + 3600'000;
+  for (Statistic* s : {&stepped, &jumped}) {
+    s->Advance(t1);
+    s->OnStatus(1, Unit(Status::kLoggedIn, kT0), Unit(Status::kWaitForNextCall, t1), t1);
+  }
+  const TimeMs day = 24 * 3600'000;
+  for (int d = 1; d <= 40; ++d) stepped.Advance(kT0 + d * day);
+  const TimeMs end = kT0 + 40 * day + 5 * 3600'000 + 123'000;
+  EXPECT_DOUBLE_EQ(At(jumped, end), At(stepped, end));
+  EXPECT_DOUBLE_EQ(At(jumped, end), 23 * 3600 + 123);  // since 06:00 the day before
+  EXPECT_EQ(jumped.IntervalLengthSeconds(end), stepped.IntervalLengthSeconds(end));
+}
+
 TEST(StatisticTest, EpisodesMergeStatusesInsideTheMask) {
   Statistic s(Def({{"category", "AverageTime"},
                    {"subject", "AgentStatus"},

@@ -23,10 +23,17 @@ export function runTally(args) {
   return spawnSync(TALLY_BIN, args, { encoding: 'utf8', timeout: 30_000 });
 }
 
-// Starts `tally serve` and resolves once it logs its listening address.
-export async function startTally({ config = '', extraArgs = [] } = {}) {
-  const file = writeConfig(config);
-  const proc = spawn(TALLY_BIN, ['serve', '--config', file, '--listen', '127.0.0.1:0', ...extraArgs], {
+// Starts `tally serve` and resolves once it listens and (unless waitReady is false) has
+// finished recovery. `configFile` reuses a config (restarts); `listen` pins the address.
+export async function startTally({
+  config = '',
+  configFile = undefined,
+  extraArgs = [],
+  waitReady = true,
+  listen = '127.0.0.1:0',
+} = {}) {
+  const file = configFile ?? writeConfig(config);
+  const proc = spawn(TALLY_BIN, ['serve', '--config', file, '--listen', listen, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -36,7 +43,7 @@ export async function startTally({ config = '', extraArgs = [] } = {}) {
     const onData = (chunk) => {
       output += chunk;
       const m = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (m) {
+      if (m && (!waitReady || /\bready\s*$/m.test(output))) {
         clearTimeout(timer);
         resolve(Number(m[1]));
       }
@@ -50,6 +57,7 @@ export async function startTally({ config = '', extraArgs = [] } = {}) {
   });
   return {
     port,
+    configFile: file,
     url: `http://127.0.0.1:${port}`,
     proc,
     output: () => output,

@@ -1,0 +1,212 @@
+#include "server/pipeline.h"
+
+#include <chrono>
+
+#include "common/log.h"
+#include "events/codec.h"
+
+namespace tally::server {
+
+Pipeline::Pipeline(EngineThread& engine, storage::JournalWriter& writer, const Clock& clock,
+                   ClockMode mode)
+    : engine_(engine), writer_(writer), clock_(clock), mode_(mode) {}
+
+void Pipeline::Post(std::function<void(stats::Engine&)> work) { engine_.Post(std::move(work)); }
+
+Result<void> Pipeline::Available() const {
+  if (!ready_.load()) return Fail(Errc::kUnavailable, "the server is recovering; retry shortly");
+  return {};
+}
+
+std::string Pipeline::DnKey(const stats::Event& e) {
+  std::string key = e.tenant;
+  key += '\x1f';
+  key += e.switch_id;
+  key += '\x1f';
+  key += e.this_dn;
+  return key;
+}
+
+TimeMs Pipeline::Stamp() {
+  last_stamp_ = std::max(last_stamp_, clock_.NowMs());
+  return last_stamp_;
+}
+
+PipelineStats Pipeline::Stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Pipeline::Submit(std::vector<stats::Event> events, std::string key, Done done) {
+  if (auto up = Available(); !up) return done(up.error());
+  std::lock_guard lock(mu_);
+  // Ordering: the batch is refused as a whole when one of its events is older than the newest
+  // accepted event of its DN (inside the batch, the codec has checked already).
+  std::string refusal;
+  for (size_t i = 0; i < events.size() && refusal.empty(); ++i) {
+    const auto& e = events[i];
+    if (e.this_dn.empty()) continue;
+    auto it = last_time_.find(DnKey(e));
+    if (it != last_time_.end() && e.time < it->second) {
+      refusal = "event " + std::to_string(i + 1) +
+                " of the batch: field 'time': " + std::to_string(e.time) +
+                " is older than the last accepted event of DN '" + e.this_dn + "' (" +
+                std::to_string(it->second) +
+                "); events of a DN must not go "
+                "back in time";
+    }
+  }
+  if (!refusal.empty()) {
+    if (key.empty()) {
+      ++stats_.refused_out_of_order;
+      return done(Error{Errc::kOutOfOrder, refusal});
+    }
+    // A retried batch that was stored before answers its stored result; otherwise the refusal.
+    writer_.Submit({}, key, [this, done, refusal](Result<storage::BatchRange> r) {
+      if (r && r->duplicate) {
+        std::lock_guard l(mu_);
+        ++stats_.duplicates;
+        return done(api::IngestResult{r->count, r->first_seq, r->last_seq, true});
+      }
+      std::lock_guard l(mu_);
+      ++stats_.refused_out_of_order;
+      done(Error{Errc::kOutOfOrder, refusal});
+    });
+    return;
+  }
+  for (const auto& e : events) {
+    if (e.this_dn.empty()) continue;
+    auto& t = last_time_[DnKey(e)];
+    t = std::max(t, e.time);
+  }
+  const TimeMs stamp = Stamp();
+  std::vector<storage::Record> records;
+  records.reserve(events.size());
+  for (const auto& e : events) {
+    records.push_back(
+        storage::Record{0, storage::RecordKind::kEvent, e.tenant, stamp, events::ToJson(e)});
+  }
+  auto batch = std::make_shared<std::vector<stats::Event>>(std::move(events));
+  writer_.Submit(
+      std::move(records), std::move(key),
+      [this, batch, done = std::move(done)](Result<storage::BatchRange> r) {
+        if (!r) {
+          {
+            std::lock_guard l(mu_);
+            ++stats_.storage_failures;
+          }
+          TALLY_LOG_ERROR("journal: {}", r.error().message);
+          return done(Error{Errc::kUnavailable, "the journal cannot store events right now (" +
+                                                    r.error().message +
+                                                    "); nothing of this batch was accepted"});
+        }
+        if (r->duplicate) {
+          {
+            std::lock_guard l(mu_);
+            ++stats_.duplicates;
+          }
+          return done(api::IngestResult{r->count, r->first_seq, r->last_seq, true});
+        }
+        {
+          std::lock_guard l(mu_);
+          ++stats_.batches;
+          stats_.events += batch->size();
+        }
+        // Posted from the writer thread in commit order, so the engine applies in seq order.
+        engine_.Post([this, batch](stats::Engine& engine) {
+          std::vector<stats::Notification>& out = engine_.Notifications();
+          for (const auto& e : *batch) {
+            if (auto applied = engine.Apply(e, out); !applied) {
+              std::lock_guard l(mu_);
+              ++stats_.apply_failures;
+              TALLY_LOG_ERROR("engine refused a journaled event: {}", applied.error().message);
+            }
+            engine_.OnApplied(e);
+          }
+        });
+        done(api::IngestResult{r->count, r->first_seq, r->last_seq, false});
+      });
+}
+
+void Pipeline::Durable(std::string tenant, std::string command,
+                       std::function<void(Result<stats::Engine*>)> then) {
+  if (auto up = Available(); !up) return then(up.error());
+  std::lock_guard lock(mu_);
+  std::vector<storage::Record> records{storage::Record{
+      0, storage::RecordKind::kCommand, std::move(tenant), Stamp(), std::move(command)}};
+  writer_.Submit(
+      std::move(records), "", [this, then = std::move(then)](Result<storage::BatchRange> r) {
+        if (!r) {
+          {
+            std::lock_guard l(mu_);
+            ++stats_.storage_failures;
+          }
+          return then(Error{Errc::kUnavailable, "the journal cannot store the request right now (" +
+                                                    r.error().message + ")"});
+        }
+        {
+          std::lock_guard l(mu_);
+          ++stats_.commands;
+        }
+        engine_.Post([then](stats::Engine& engine) { then(&engine); });
+      });
+}
+
+Result<void> Pipeline::Recover(storage::Journal& journal, api::StatisticsApi& api) {
+  stats::Engine& engine = engine_.EngineForSetup();
+  const auto started = std::chrono::steady_clock::now();
+  auto last_log = started;
+  std::vector<stats::Notification> discard;
+  std::uint64_t bad_bodies = 0;
+  const std::uint64_t total = journal.LastSeq();
+  TALLY_LOG_INFO("recovery: replaying {} journal records from {}", total, journal.Path());
+  auto scan = journal.Scan(0, [&](const storage::Record& r) {
+    if (mode_ == ClockMode::kWall) engine.AdvanceTo(r.time, discard);
+    last_stamp_ = std::max(last_stamp_, r.time);
+    if (r.kind == storage::RecordKind::kEvent) {
+      auto e = events::ParseEvent(r.body, events::NormalizeOptions{r.tenant, r.time});
+      if (!e) {
+        ++bad_bodies;
+        TALLY_LOG_ERROR("recovery: seq {}: unreadable event ({})", r.seq, e.error().message);
+      } else {
+        if (!e->this_dn.empty()) {
+          auto& t = last_time_[DnKey(*e)];
+          t = std::max(t, e->time);
+        }
+        if (auto applied = engine.Apply(*e, discard); !applied) ++stats_.apply_failures;
+        engine_.OnApplied(*e);
+      }
+    } else if (!api.Replay(r.body, engine)) {
+      ++bad_bodies;
+      TALLY_LOG_ERROR("recovery: seq {}: unreadable command", r.seq);
+    }
+    discard.clear();
+    ++stats_.recovered_records;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_log > std::chrono::seconds(2)) {
+      last_log = now;
+      TALLY_LOG_INFO("recovery: {} / {} records ({:.0f}%)", r.seq, total,
+                     total == 0 ? 100.0 : 100.0 * static_cast<double>(r.seq) / total);
+    }
+    return true;
+  });
+  if (!scan) return scan.error();
+  if (scan->damaged_seq) {
+    TALLY_LOG_ERROR(
+        "recovery: journal record seq {} is damaged ({}); recovering up to seq {}, the last "
+        "good record, and moving the damaged tail into journal_damaged",
+        *scan->damaged_seq, scan->damage, scan->last_good_seq);
+    auto moved = journal.QuarantineFrom(*scan->damaged_seq, clock_.NowMs());
+    if (!moved) return moved.error();
+    TALLY_LOG_WARN("recovery: {} records moved to journal_damaged", *moved);
+  }
+  if (mode_ == ClockMode::kWall) engine.AdvanceTo(clock_.NowMs(), discard);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  TALLY_LOG_INFO("recovery: done, {} records replayed up to seq {} in {:.3f} s{}", scan->records,
+                 scan->last_good_seq, seconds,
+                 bad_bodies > 0 ? fmt::format(" ({} unreadable)", bad_bodies) : "");
+  return {};
+}
+
+}  // namespace tally::server

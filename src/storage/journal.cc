@@ -1,0 +1,419 @@
+#include "storage/journal.h"
+
+#include <sqlite3.h>
+
+#include <boost/crc.hpp>
+
+#include <sys/stat.h>
+
+#include <cstring>
+
+namespace tally::storage {
+
+namespace {
+
+// RAII for prepared statements.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  [[nodiscard]] bool Ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return stmt_; }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void BindText(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
+  void BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
+  int Step() { return sqlite3_step(stmt_); }
+  std::int64_t Int(int i) { return sqlite3_column_int64(stmt_, i); }
+  std::string Text(int i) {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, i));
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_ERROR;
+};
+
+void PutInt(boost::crc_32_type& crc, std::uint64_t v) {
+  unsigned char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(v >> (8 * i));
+  crc.process_bytes(bytes, sizeof bytes);
+}
+
+}  // namespace
+
+std::uint32_t RecordCrc(const Record& r) {
+  boost::crc_32_type crc;
+  PutInt(crc, r.seq);
+  PutInt(crc, static_cast<std::uint64_t>(r.kind));
+  PutInt(crc, r.tenant.size());
+  crc.process_bytes(r.tenant.data(), r.tenant.size());
+  PutInt(crc, static_cast<std::uint64_t>(r.time));
+  PutInt(crc, r.body.size());
+  crc.process_bytes(r.body.data(), r.body.size());
+  return crc.checksum();
+}
+
+Error Journal::SqlError(const std::string& what) const {
+  return Error{Errc::kUnavailable,
+               path_ + ": " + what + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "no database")};
+}
+
+Result<void> Journal::Exec(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string text = message != nullptr ? message : "unknown error";
+    sqlite3_free(message);
+    return Error{Errc::kUnavailable, path_ + ": " + text};
+  }
+  return {};
+}
+
+Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
+  std::unique_ptr<Journal> j(new Journal());
+  j->path_ = options.path;
+  if (sqlite3_open_v2(options.path.c_str(), &j->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK) {
+    return j->SqlError("cannot open the journal");
+  }
+  sqlite3_busy_timeout(j->db_, 5000);
+  if (auto r = j->Exec("PRAGMA journal_mode=WAL"); !r) return r.error();
+  const char* sync = options.durability == Durability::kFull     ? "PRAGMA synchronous=FULL"
+                     : options.durability == Durability::kNormal ? "PRAGMA synchronous=NORMAL"
+                                                                 : "PRAGMA synchronous=OFF";
+  if (auto r = j->Exec(sync); !r) return r.error();
+  if (auto r = j->Exec(
+          "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS journal(seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+          " tenant TEXT NOT NULL, time INTEGER NOT NULL, body BLOB NOT NULL,"
+          " crc INTEGER NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS batches(key TEXT PRIMARY KEY, first_seq INTEGER NOT NULL,"
+          " last_seq INTEGER NOT NULL, count INTEGER NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS journal_damaged(seq INTEGER, kind INTEGER, tenant TEXT,"
+          " time INTEGER, body BLOB, crc INTEGER, quarantined_at INTEGER);"
+          "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value BLOB NOT NULL);");
+      !r) {
+    return r.error();
+  }
+  {
+    Stmt get(j->db_, "SELECT value FROM meta WHERE key='format'");
+    if (!get.Ok()) return j->SqlError("cannot read the format version");
+    if (get.Step() == SQLITE_ROW) {
+      const std::string version = get.Text(0);
+      if (version != std::to_string(kFormatVersion)) {
+        return Error{Errc::kUnsupported, options.path + ": journal format version " + version +
+                                             " is not supported by this build (it reads version " +
+                                             std::to_string(kFormatVersion) + ")"};
+      }
+    } else {
+      Stmt put(j->db_, "INSERT INTO meta(key, value) VALUES('format', ?)");
+      put.BindText(1, std::to_string(kFormatVersion));
+      if (put.Step() != SQLITE_DONE) return j->SqlError("cannot write the format version");
+    }
+  }
+  Stmt last(j->db_, "SELECT COALESCE(MAX(seq), 0) FROM journal");
+  if (!last.Ok() || last.Step() != SQLITE_ROW) return j->SqlError("cannot read the last seq");
+  j->last_seq_ = static_cast<std::uint64_t>(last.Int(0));
+  return j;
+}
+
+Journal::~Journal() {
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+Result<void> Journal::AppendBatches(std::vector<Batch>& batches) {
+  if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r;
+  Stmt insert(db_, "INSERT INTO journal(seq, kind, tenant, time, body, crc) VALUES(?,?,?,?,?,?)");
+  Stmt key(db_, "INSERT INTO batches(key, first_seq, last_seq, count) VALUES(?,?,?,?)");
+  if (!insert.Ok() || !key.Ok()) {
+    auto e = SqlError("cannot prepare the append");
+    (void)Exec("ROLLBACK");
+    return e;
+  }
+  std::uint64_t seq = last_seq_;
+  for (auto& b : batches) {
+    const std::uint64_t first = seq + 1;
+    for (Record& r : *b.records) {
+      r.seq = ++seq;
+      insert.Reset();
+      insert.Bind(1, static_cast<std::int64_t>(r.seq));
+      insert.Bind(2, static_cast<std::int64_t>(r.kind));
+      insert.BindText(3, r.tenant);
+      insert.Bind(4, r.time);
+      insert.BindBlob(5, r.body);
+      insert.Bind(6, RecordCrc(r));
+      if (insert.Step() != SQLITE_DONE) {
+        auto e = SqlError("cannot append to the journal");
+        (void)Exec("ROLLBACK");
+        return e;
+      }
+    }
+    if (!b.key.empty()) {
+      key.Reset();
+      key.BindText(1, b.key);
+      key.Bind(2, static_cast<std::int64_t>(first));
+      key.Bind(3, static_cast<std::int64_t>(seq));
+      key.Bind(4, static_cast<std::int64_t>(b.records->size()));
+      if (key.Step() != SQLITE_DONE) {
+        auto e = SqlError("cannot store the batch key");
+        (void)Exec("ROLLBACK");
+        return e;
+      }
+    }
+  }
+  if (auto r = Exec("COMMIT"); !r) {
+    (void)Exec("ROLLBACK");
+    return r;
+  }
+  last_seq_ = seq;
+  return {};
+}
+
+Result<ScanResult> Journal::Scan(std::uint64_t after,
+                                 const std::function<bool(const Record&)>& visit) {
+  Stmt q(db_, "SELECT seq, kind, tenant, time, body, crc FROM journal WHERE seq > ? ORDER BY seq");
+  if (!q.Ok()) return SqlError("cannot read the journal");
+  q.Bind(1, static_cast<std::int64_t>(after));
+  ScanResult result;
+  result.last_good_seq = after;
+  Record r;
+  for (;;) {
+    const int rc = q.Step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW)
+      return SqlError("reading the journal after seq " + std::to_string(result.last_good_seq));
+    r.seq = static_cast<std::uint64_t>(q.Int(0));
+    const auto kind = q.Int(1);
+    r.kind = static_cast<RecordKind>(kind);
+    r.tenant = q.Text(2);
+    r.time = q.Int(3);
+    r.body = q.Text(4);
+    const auto crc = static_cast<std::uint32_t>(q.Int(5));
+    std::string damage;
+    if (r.seq != result.last_good_seq + 1 && result.records > 0) {
+      damage = "sequence gap: expected " + std::to_string(result.last_good_seq + 1);
+    } else if (kind != 1 && kind != 2) {
+      damage = "unknown record kind " + std::to_string(kind);
+    } else if (RecordCrc(r) != crc) {
+      damage = "checksum mismatch";
+    }
+    if (!damage.empty()) {
+      result.damaged_seq = r.seq;
+      result.damage = std::move(damage);
+      break;
+    }
+    ++result.records;
+    result.last_good_seq = r.seq;
+    if (!visit(r)) break;
+  }
+  return result;
+}
+
+Result<std::uint64_t> Journal::QuarantineFrom(std::uint64_t seq, TimeMs now) {
+  if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r.error();
+  Stmt copy(db_,
+            "INSERT INTO journal_damaged SELECT seq, kind, tenant, time, body, crc, ? FROM journal"
+            " WHERE seq >= ?");
+  Stmt del(db_, "DELETE FROM journal WHERE seq >= ?");
+  Stmt keys(db_, "DELETE FROM batches WHERE last_seq >= ?");
+  copy.Bind(1, now);
+  copy.Bind(2, static_cast<std::int64_t>(seq));
+  del.Bind(1, static_cast<std::int64_t>(seq));
+  keys.Bind(1, static_cast<std::int64_t>(seq));
+  if (copy.Step() != SQLITE_DONE || del.Step() != SQLITE_DONE || keys.Step() != SQLITE_DONE) {
+    auto e = SqlError("cannot quarantine the damaged tail");
+    (void)Exec("ROLLBACK");
+    return e;
+  }
+  const auto moved = static_cast<std::uint64_t>(sqlite3_changes(db_));
+  if (auto r = Exec("COMMIT"); !r) return r.error();
+  last_seq_ = seq - 1;
+  (void)moved;
+  Stmt count(db_, "SELECT COUNT(*) FROM journal_damaged WHERE quarantined_at = ?");
+  count.Bind(1, now);
+  if (count.Step() != SQLITE_ROW) return SqlError("cannot count quarantined records");
+  return static_cast<std::uint64_t>(count.Int(0));
+}
+
+Result<std::optional<BatchRange>> Journal::FindBatch(const std::string& key) {
+  Stmt q(db_, "SELECT first_seq, last_seq, count FROM batches WHERE key = ?");
+  if (!q.Ok()) return SqlError("cannot read batch keys");
+  q.BindText(1, key);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<BatchRange>();
+  if (rc != SQLITE_ROW) return SqlError("cannot read batch keys");
+  return std::optional<BatchRange>(BatchRange{static_cast<std::uint64_t>(q.Int(0)),
+                                              static_cast<std::uint64_t>(q.Int(1)),
+                                              static_cast<std::uint64_t>(q.Int(2)), true});
+}
+
+Result<JournalStats> Journal::Stats() {
+  JournalStats s;
+  Stmt q(db_,
+         "SELECT COUNT(*), COALESCE(MIN(seq),0), COALESCE(MAX(seq),0), COALESCE(MIN(time),0),"
+         " COALESCE(MAX(time),0), COALESCE(SUM(kind=1),0), COALESCE(SUM(kind=2),0) FROM journal");
+  if (!q.Ok() || q.Step() != SQLITE_ROW) return SqlError("cannot read journal statistics");
+  s.records = static_cast<std::uint64_t>(q.Int(0));
+  s.first_seq = static_cast<std::uint64_t>(q.Int(1));
+  s.last_seq = static_cast<std::uint64_t>(q.Int(2));
+  s.first_time = q.Int(3);
+  s.last_time = q.Int(4);
+  s.events = static_cast<std::uint64_t>(q.Int(5));
+  s.commands = static_cast<std::uint64_t>(q.Int(6));
+  Stmt b(db_, "SELECT (SELECT COUNT(*) FROM batches), (SELECT COUNT(*) FROM journal_damaged)");
+  if (!b.Ok() || b.Step() != SQLITE_ROW) return SqlError("cannot read journal statistics");
+  s.batches = static_cast<std::uint64_t>(b.Int(0));
+  s.damaged = static_cast<std::uint64_t>(b.Int(1));
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0) s.file_bytes = static_cast<std::uint64_t>(st.st_size);
+  if (::stat((path_ + "-wal").c_str(), &st) == 0) {
+    s.file_bytes += static_cast<std::uint64_t>(st.st_size);
+  }
+  return s;
+}
+
+Result<void> Journal::PutState(const std::string& key, const std::string& value) {
+  Stmt q(db_,
+         "INSERT INTO state(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
+         "value = excluded.value");
+  q.BindText(1, key);
+  q.BindBlob(2, value);
+  if (q.Step() != SQLITE_DONE) return SqlError("cannot write state '" + key + "'");
+  return {};
+}
+
+Result<void> Journal::DeleteState(const std::string& key) {
+  Stmt q(db_, "DELETE FROM state WHERE key = ?");
+  q.BindText(1, key);
+  if (q.Step() != SQLITE_DONE) return SqlError("cannot delete state '" + key + "'");
+  return {};
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Journal::States(
+    const std::string& prefix) {
+  Stmt q(db_, "SELECT key, value FROM state WHERE substr(key, 1, ?) = ? ORDER BY key");
+  q.Bind(1, static_cast<std::int64_t>(prefix.size()));
+  q.BindText(2, prefix);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (;;) {
+    const int rc = q.Step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return SqlError("cannot read state");
+    out.emplace_back(q.Text(0), q.Text(1));
+  }
+  return out;
+}
+
+// --- JournalWriter ---------------------------------------------------------------------------
+
+JournalWriter::JournalWriter(Journal& journal) : journal_(journal) {}
+
+JournalWriter::~JournalWriter() { Stop(); }
+
+void JournalWriter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void JournalWriter::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void JournalWriter::Submit(std::vector<Record> records, std::string key, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(Pending{std::move(records), std::move(key), std::move(done)});
+    ++stats_.submissions;
+  }
+  cv_.notify_one();
+}
+
+WriterStats JournalWriter::Stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void JournalWriter::Run() {
+  for (;;) {
+    std::deque<Pending> group;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      group.swap(queue_);
+    }
+    // Keys already stored (a client retrying an acknowledged batch) are answered, not appended.
+    std::vector<std::optional<BatchRange>> known(group.size());
+    std::vector<Journal::Batch> batches;
+    std::vector<std::string> keys_in_group;
+    for (size_t i = 0; i < group.size(); ++i) {
+      Pending& p = group[i];
+      if (!p.key.empty()) {
+        auto found = journal_.FindBatch(p.key);
+        if (found && *found) {
+          known[i] = **found;
+          continue;
+        }
+        bool repeated = false;
+        for (const auto& k : keys_in_group) repeated = repeated || k == p.key;
+        if (repeated) {
+          known[i] = BatchRange{0, 0, p.records.size(), true};  // resolved after the commit
+          continue;
+        }
+        keys_in_group.push_back(p.key);
+      }
+      batches.push_back(Journal::Batch{&p.records, p.key});
+    }
+    Result<void> committed;
+    if (!batches.empty()) committed = journal_.AppendBatches(batches);
+    {
+      std::lock_guard lock(mu_);
+      if (committed) {
+        ++stats_.commits;
+        for (const auto& b : batches) stats_.records += b.records->size();
+      } else {
+        ++stats_.failures;
+      }
+    }
+    for (size_t i = 0; i < group.size(); ++i) {
+      Pending& p = group[i];
+      if (known[i]) {
+        BatchRange range = *known[i];
+        if (range.first_seq == 0) {  // same key twice in one group: answer the stored range
+          auto found = journal_.FindBatch(p.key);
+          if (found && *found) range = **found;
+        }
+        p.done(range);
+        continue;
+      }
+      if (!committed) {
+        p.done(committed.error());
+        continue;
+      }
+      BatchRange range;
+      range.count = p.records.size();
+      if (!p.records.empty()) {
+        range.first_seq = p.records.front().seq;
+        range.last_seq = p.records.back().seq;
+      }
+      // The records travel on with the callback through the caller's capture if it needs them.
+      p.done(range);
+    }
+  }
+}
+
+}  // namespace tally::storage
