@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "api/notifications_api.h"
 #include "api/values.h"
 
 namespace tally::api {
@@ -151,7 +152,15 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
   };
   struct Subscription {
     std::string id;
+    std::string session;  // bound CometD session ("" = the principal's sessions)
     std::vector<OpenStat> stats;
+  };
+  // Where an engine handle's notifications go.
+  struct Target {
+    std::string principal_key;
+    std::string subscription_id;
+    std::string session;
+    OpenStat stat;
   };
   struct Ask {
     OpenStat stat;
@@ -159,13 +168,15 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     stats::KeyValues definition;
   };
 
-  Impl(EngineAccess& e, Authenticator a, Limits l, const Clock& c)
-      : engine(e), authenticate(std::move(a)), limits(l), clock(c) {}
+  Impl(EngineAccess& e, Authenticator a, Limits l, const Clock& c, bayeux::Server* n)
+      : engine(e), authenticate(std::move(a)), limits(l), clock(c), notifications(n) {}
 
   EngineAccess& engine;
   Authenticator authenticate;
   Limits limits;
   const Clock& clock;
+  bayeux::Server* notifications;
+  std::unordered_map<std::uint64_t, Target> by_handle;  // engine thread
 
   // Engine-thread state: subscriptions by principal key ("tenant\\subject") and id.
   std::map<std::string, std::map<std::string, Subscription>> subscriptions;
@@ -182,10 +193,6 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
 
   // Authenticates, authorizes and rate-limits; answers the error itself when it fails.
   bool Admit(const HttpRequest& req, Responder& r, Principal& who) {
-    if (auto up = engine.Available(); !up) {
-      r.Send(ErrorResponse(up.error(), req.path));
-      return false;
-    }
     auto p = authenticate(req);
     if (!p) {
       r.Send(ErrorResponse(p.error(), req.path));
@@ -197,6 +204,10 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     }
     if (p->tenant.empty()) {
       r.Send(ErrorResponse(403, "the token is not bound to a tenant", req.path));
+      return false;
+    }
+    if (auto up = engine.Available(p->tenant); !up) {
+      r.Send(ErrorResponse(up.error(), req.path));
       return false;
     }
     {
@@ -387,16 +398,19 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       }
       asks.push_back(std::move(a));
     }
-    json::object command{{"op", "subscribe"},
-                         {"tenant", who.tenant},
-                         {"subject", who.subject},
-                         {"operationId", *op},
-                         {"statistics", AsksJson(asks)}};
+    std::string session = Cookie(req, "STATISTICS_SESSIONID");
+    if (!session.empty() &&
+        (notifications == nullptr || !notifications->SessionOwnedBy(session, Key(who)))) {
+      session.clear();  // not a live session of this principal: bind to the principal
+    }
+    json::object command{{"op", "subscribe"},      {"tenant", who.tenant},
+                         {"subject", who.subject}, {"operationId", *op},
+                         {"session", session},     {"statistics", AsksJson(asks)}};
     engine.Durable(who.tenant, json::serialize(command),
-                   [self = shared_from_this(), who, op = *op, asks = std::move(asks), r,
+                   [self = shared_from_this(), who, op = *op, session, asks = std::move(asks), r,
                     verbose = *verbose, path = req.path](Result<stats::Engine*> e) mutable {
                      if (!e) return r.Send(ErrorResponse(e.error(), path));
-                     r.Send(self->Subscribe(**e, who, op, asks, verbose, path));
+                     r.Send(self->Subscribe(**e, who, op, session, asks, verbose, path));
                    });
   }
 
@@ -443,7 +457,8 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
 
   // Creates the subscription on the engine thread (live, and again on replay).
   HttpResponse Subscribe(stats::Engine& e, const Principal& who, const std::string& op,
-                         std::vector<Ask>& asks, bool verbose, const std::string& path) {
+                         const std::string& session, std::vector<Ask>& asks, bool verbose,
+                         const std::string& path) {
     auto& mine = subscriptions[Key(who)];
     if (mine.count(op) != 0) {
       return ErrorResponse(409, "field 'operationId': subscription '" + op + "' already exists",
@@ -455,7 +470,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
                                " subscriptions (the limit)",
                            path);
     }
-    Subscription sub{op, {}};
+    Subscription sub{op, session, {}};
     json::array values;
     json::array errors;
     for (size_t i = 0; i < asks.size(); ++i) {
@@ -471,6 +486,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       a.stat.handle = opened->handle;
       values.push_back(StatEntry(a.stat, opened->value, verbose));
       sub.stats.push_back(a.stat);
+      by_handle[a.stat.handle] = Target{Key(who), op, session, a.stat};
     }
     mine.emplace(op, std::move(sub));
     json::object out = Ok(json::object{
@@ -483,8 +499,59 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     auto& mine = subscriptions[Key(who)];
     auto it = mine.find(id);
     if (it != mine.end()) {
-      for (const auto& s : it->second.stats) e.Close(s.handle);
+      for (const auto& s : it->second.stats) {
+        e.Close(s.handle);
+        by_handle.erase(s.handle);
+      }
       mine.erase(it);
+    }
+  }
+
+  void DropSession(stats::Engine& e, const std::string& session) {
+    for (auto& [key, mine] : subscriptions) {
+      for (auto it = mine.begin(); it != mine.end();) {
+        if (it->second.session == session) {
+          for (const auto& s : it->second.stats) {
+            e.Close(s.handle);
+            by_handle.erase(s.handle);
+          }
+          it = mine.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+
+  static json::object UpdateEntry(const Target& t, const stats::StatValue& v) {
+    json::object o;
+    o["subscriptionId"] = t.subscription_id;
+    o["statisticId"] = t.stat.statistic_id;
+    if (!t.stat.name.empty()) o["name"] = t.stat.name;
+    o["objectId"] = t.stat.object_id;
+    o["objectType"] = t.stat.object_type;
+    o["value"] = ValueJson(v);
+    o["timestamp"] = v.timestamp;
+    return o;
+  }
+
+  static json::object UpdateData(json::array statistics) {
+    return json::object{{"name", "StatisticUpdate"},
+                        {"topic", "/statistics/v3/updates"},
+                        {"data", json::object{{"statistics", std::move(statistics)}}}};
+  }
+
+  // Groups entries per destination (a session, or all sessions of a principal) and sends one
+  // message per destination.
+  void Send(std::map<std::pair<std::string, std::string>, json::array>& groups) {
+    for (auto& [dest, entries] : groups) {
+      if (!dest.second.empty()) {
+        notifications->DeliverToSession(dest.second, "/statistics/v3/updates",
+                                        UpdateData(std::move(entries)));
+      } else {
+        notifications->DeliverToPrincipal(dest.first, "/statistics/v3/updates",
+                                          UpdateData(std::move(entries)));
+      }
     }
   }
 
@@ -561,8 +628,9 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
 };
 
 StatisticsApi::StatisticsApi(EngineAccess& engine, Authenticator authenticate, Limits limits,
-                             const Clock& clock)
-    : impl_(std::make_shared<Impl>(engine, std::move(authenticate), limits, clock)) {}
+                             const Clock& clock, bayeux::Server* notifications)
+    : impl_(std::make_shared<Impl>(engine, std::move(authenticate), limits, clock, notifications)) {
+}
 
 StatisticsApi::~StatisticsApi() = default;
 
@@ -579,8 +647,16 @@ bool StatisticsApi::Replay(std::string_view command, stats::Engine& engine) {
     if (op == "subscribe") {
       auto asks = Impl::AsksFrom(o.at("statistics").as_array());
       if (!asks) return false;
-      (void)impl_->Subscribe(engine, who, std::string(o.at("operationId").as_string()), *asks, true,
-                             "");
+      std::string session;
+      if (const auto* sv = o.if_contains("session"); sv != nullptr && sv->is_string()) {
+        session = std::string(sv->as_string());
+      }
+      (void)impl_->Subscribe(engine, who, std::string(o.at("operationId").as_string()), session,
+                             *asks, true, "");
+      return true;
+    }
+    if (op == "drop-session") {
+      impl_->DropSession(engine, std::string(o.at("session").as_string()));
       return true;
     }
     if (op == "unsubscribe") {
@@ -593,13 +669,60 @@ bool StatisticsApi::Replay(std::string_view command, stats::Engine& engine) {
   return false;
 }
 
-void StatisticsApi::DropAll(stats::Engine& engine) {
-  for (auto& [key, mine] : impl_->subscriptions) {
+void StatisticsApi::DropTenant(stats::Engine& engine, const std::string& tenant) {
+  auto& I = *impl_;
+  for (auto& [key, mine] : I.subscriptions) {
+    if (key.compare(0, tenant.size() + 1, tenant + "\\") != 0) continue;
     for (auto& [id, sub] : mine) {
-      for (const auto& s : sub.stats) engine.Close(s.handle);
+      for (const auto& s : sub.stats) {
+        engine.Close(s.handle);
+        I.by_handle.erase(s.handle);
+      }
     }
+    mine.clear();
   }
-  impl_->subscriptions.clear();
+}
+
+void StatisticsApi::Deliver(std::vector<stats::Notification>& notifications) {
+  auto& I = *impl_;
+  if (I.notifications == nullptr) return;
+  std::map<std::pair<std::string, std::string>, json::array> groups;
+  for (const auto& n : notifications) {
+    auto it = I.by_handle.find(n.handle);
+    if (it == I.by_handle.end()) continue;
+    const Impl::Target& t = it->second;
+    groups[{t.principal_key, t.session}].push_back(Impl::UpdateEntry(t, n.value));
+  }
+  I.Send(groups);
+}
+
+void StatisticsApi::SessionClosed(const bayeux::SessionInfo& session) {
+  json::object command{{"op", "drop-session"},
+                       {"tenant", session.principal.tenant},
+                       {"subject", session.principal.subject},
+                       {"session", session.client_id}};
+  impl_->engine.Durable(session.principal.tenant, json::serialize(command),
+                        [impl = impl_, id = session.client_id](Result<stats::Engine*> e) {
+                          if (e) impl->DropSession(**e, id);
+                        });
+}
+
+void StatisticsApi::SessionResumed(const bayeux::SessionInfo& session) {
+  impl_->engine.Post([impl = impl_, session](stats::Engine& e) {
+    if (impl->notifications == nullptr) return;
+    std::map<std::pair<std::string, std::string>, json::array> groups;
+    const std::string key = bayeux::PrincipalKey(session.principal);
+    for (const auto& [handle, t] : impl->by_handle) {
+      if (t.principal_key != key || (!t.session.empty() && t.session != session.client_id)) {
+        continue;
+      }
+      auto v = e.Get(handle);
+      if (!v) continue;
+      // Only to the resumed session, even for principal-bound subscriptions.
+      groups[{key, session.client_id}].push_back(Impl::UpdateEntry(t, *v));
+    }
+    impl->Send(groups);
+  });
 }
 
 std::vector<Route> StatisticsApi::Routes() {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bayeux/server.h"
 #include "common/clock.h"
 #include "common/errc.h"
 #include "common/http.h"
@@ -34,8 +35,11 @@ class EngineAccess {
   // be stored.
   virtual void Durable(std::string tenant, std::string command,
                        std::function<void(Result<stats::Engine*>)> then) = 0;
-  // kUnavailable while recovering or while an event source is down.
-  [[nodiscard]] virtual Result<void> Available() const { return {}; }
+  // kUnavailable while recovering or while an event source of the tenant is down.
+  [[nodiscard]] virtual Result<void> Available(const std::string& tenant) const {
+    (void)tenant;
+    return {};
+  }
 };
 
 using Authenticator = std::function<Result<Principal>(const HttpRequest&)>;
@@ -55,8 +59,11 @@ struct Route {
 
 class StatisticsApi final {
  public:
-  StatisticsApi(EngineAccess& engine, Authenticator authenticate, Limits limits,
-                const Clock& clock);
+  // `notifications` (may be null) receives the updates of subscriptions; a subscription created
+  // with a STATISTICS_SESSIONID cookie of a live CometD session of the same principal is bound
+  // to that session (updates go there; it ends with the session), else to the principal.
+  StatisticsApi(EngineAccess& engine, Authenticator authenticate, Limits limits, const Clock& clock,
+                bayeux::Server* notifications = nullptr);
   ~StatisticsApi();
 
   [[nodiscard]] std::vector<Route> Routes();
@@ -64,8 +71,15 @@ class StatisticsApi final {
   // Re-executes a journaled command on the engine during recovery (same effect as when it was
   // first accepted: same handles, same owner). Returns false for a command it cannot read.
   bool Replay(std::string_view command, stats::Engine& engine);
-  // Drops every subscription (the service went unavailable); their statistics are closed.
-  void DropAll(stats::Engine& engine);
+  // Drops every subscription of a tenant (its event source went down); engine thread.
+  void DropTenant(stats::Engine& engine, const std::string& tenant);
+
+  // Engine thread: turns engine notifications into /statistics/v3/updates messages.
+  void Deliver(std::vector<stats::Notification>& notifications);
+  // A CometD session ended: its bound subscriptions are closed (a journaled command).
+  void SessionClosed(const bayeux::SessionInfo& session);
+  // A session restored after a restart connected again: it gets the current values once.
+  void SessionResumed(const bayeux::SessionInfo& session);
 
  private:
   struct Impl;

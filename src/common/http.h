@@ -75,6 +75,28 @@ class Responder final {
 using HttpHandler =
     std::function<void(HttpRequest& request, const RouteParams& params, Responder responder)>;
 
+// A WebSocket connection as the application sees it. Send() and Close() may be called from
+// any thread; text frames go out in order.
+class WsPeer {
+ public:
+  virtual ~WsPeer() = default;
+  virtual void Send(std::string text) = 0;
+  virtual void Close() = 0;
+};
+
+// The application's side of one WebSocket connection; called on the connection's I/O strand,
+// one call at a time. OnClose() comes once, after the last OnText().
+class WsHandler {
+ public:
+  virtual ~WsHandler() = default;
+  virtual void OnText(std::string text) = 0;
+  virtual void OnClose() = 0;
+};
+
+// Accepts an upgrade request (returns the handler) or refuses it (returns null: 403).
+using WsAcceptor =
+    std::function<std::shared_ptr<WsHandler>(const HttpRequest& upgrade, std::shared_ptr<WsPeer>)>;
+
 // `{"status":{"code":N,"message":"…"},"path":"…"}` with the HTTP status of `code` (DESIGN.md §5).
 [[nodiscard]] HttpResponse ErrorResponse(int http_status, std::string_view message,
                                          std::string_view path);

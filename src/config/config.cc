@@ -66,6 +66,17 @@ class TableReader {
     out = v->get();
   }
 
+  void Bool(const std::string& key, bool& out) {
+    const toml::node* node = Take(key);
+    if (node == nullptr) return;
+    const auto* v = node->as_boolean();
+    if (v == nullptr) {
+      Error(*node, key, fmt::format("expected true or false, got {}", TypeName(*node)));
+      return;
+    }
+    out = v->get();
+  }
+
   void StringList(const std::string& key, std::vector<std::string>& out) {
     const toml::node* node = Take(key);
     if (node == nullptr) return;
@@ -326,6 +337,12 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
   });
   r.Table("ingest", [&](TableReader& t) {
     t.Integer("events_per_batch", cfg.ingest.events_per_batch, 1, 1'000'000);
+  });
+  r.Table("notifications", [&](TableReader& t) {
+    t.Integer("timeout_ms", cfg.notifications.timeout_ms, 0, 600'000);
+    t.Integer("max_interval_ms", cfg.notifications.max_interval_ms, 1000, 3'600'000);
+    t.Integer("max_queue", cfg.notifications.max_queue, 1, 1'000'000);
+    t.Bool("bench_channels", cfg.notifications.bench_channels);
   });
   r.Tables("tenant", [&](TableReader& t) {
     TenantConfig tenant;

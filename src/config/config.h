@@ -110,6 +110,13 @@ struct IngestConfig {
   std::uint32_t events_per_batch = 10000;
 };
 
+struct NotificationsConfig {
+  std::int64_t timeout_ms = 30000;       // how long a /meta/connect is held
+  std::int64_t max_interval_ms = 10000;  // a session without a connect for this long ends
+  std::uint32_t max_queue = 1000;        // queued messages per session before coalescing
+  bool bench_channels = false;           // /bench/** publish/subscribe (benchmarks only)
+};
+
 struct Config {
   std::string source;  // file the config came from ("" for defaults)
   ServerConfig server;
@@ -120,6 +127,7 @@ struct Config {
   StorageConfig storage;
   EngineConfig engine;
   IngestConfig ingest;
+  NotificationsConfig notifications;
   std::vector<TenantConfig> tenants;
 
   // `path` resolved against the config file's folder when relative.

@@ -18,8 +18,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -81,6 +84,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     beast::tcp_stream plain;                                   // deadlines live here
     std::optional<asio::ssl::stream<beast::tcp_stream&>> tls;  // set when serving HTTPS
     bool idle = true;  // waiting for a request (touched only on the connection's strand)
+    std::function<void()> close_websocket;  // set while serving a WebSocket (strand only)
   };
 
   Impl(asio::io_context& io, HttpServerOptions opts, const Router& r, RequestObserver obs)
@@ -108,7 +112,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(std::shared_ptr<Connection> conn, std::uint64_t id);
   template <typename Io>
-  asio::awaitable<void> ServeOn(Connection& conn, Io& io, const std::string& remote, bool tls);
+  asio::awaitable<void> ServeOn(std::shared_ptr<Connection> conn, Io& io, const std::string& remote,
+                                bool tls);
+  template <typename Io>
+  asio::awaitable<void> ServeWebSocket(std::shared_ptr<Connection> conn, Io& io,
+                                       http::request<http::string_body> upgrade,
+                                       const WsAcceptor& accept, HttpRequest request);
+  HttpRequest MakeRequest(http::request<http::string_body>& req, const std::string& remote,
+                          bool tls, bool* ok);
   asio::awaitable<HttpResponse> Dispatch(http::request<http::string_body>& req,
                                          const std::string& remote, std::string& route, bool tls);
   void Forget(std::uint64_t id);
@@ -157,9 +168,8 @@ void HttpServer::Impl::Forget(std::uint64_t id) {
   if (drained) drained();
 }
 
-asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::string_body>& req,
-                                                         const std::string& remote,
-                                                         std::string& route, bool tls) {
+HttpRequest HttpServer::Impl::MakeRequest(http::request<http::string_body>& req,
+                                          const std::string& remote, bool tls, bool* ok) {
   HttpRequest request;
   request.method = FromBeast(req.method());
   request.target = std::string(req.target());
@@ -169,7 +179,9 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::str
   if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
   if (raw_path.empty() || raw_path.front() != '/' ||
       !PercentDecode(raw_path, request.path, false)) {
-    co_return ErrorResponse(400, "malformed request target", raw_path);
+    *ok = false;
+    request.path = std::string(raw_path);
+    return request;
   }
   request.remote = remote;
   request.tls = tls;
@@ -177,6 +189,15 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::str
     request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
   }
   request.body = std::move(req.body());
+  return request;
+}
+
+asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::string_body>& req,
+                                                         const std::string& remote,
+                                                         std::string& route, bool tls) {
+  bool ok = true;
+  HttpRequest request = MakeRequest(req, remote, tls, &ok);
+  if (!ok) co_return ErrorResponse(400, "malformed request target", request.path);
 
   Router::Match match = router.Find(request.method, request.path);
   if (match.handler == nullptr) {
@@ -221,8 +242,9 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::str
 }
 
 template <typename Io>
-asio::awaitable<void> HttpServer::Impl::ServeOn(Connection& conn, Io& io, const std::string& remote,
-                                                bool tls) {
+asio::awaitable<void> HttpServer::Impl::ServeOn(std::shared_ptr<Connection> keep, Io& io,
+                                                const std::string& remote, bool tls) {
+  Connection& conn = *keep;
   beast::tcp_stream& plain = conn.plain;
   beast::flat_buffer buffer(options.max_header_bytes + 4096);
   std::uint32_t served = 0;
@@ -293,6 +315,21 @@ asio::awaitable<void> HttpServer::Impl::ServeOn(Connection& conn, Io& io, const 
       auto& head = parser.get();
       method = FromBeast(head.method());
       version = head.version();
+      if (beast::websocket::is_upgrade(head)) {
+        const std::string_view target = head.target();
+        std::string path;
+        const WsAcceptor* ws_acceptor =
+            PercentDecode(target.substr(0, target.find('?')), path, false)
+                ? router.FindWebSocket(path)
+                : nullptr;
+        if (ws_acceptor != nullptr) {
+          auto upgrade = parser.release();
+          bool ok = true;
+          HttpRequest request = MakeRequest(upgrade, remote, tls, &ok);
+          co_await ServeWebSocket(keep, io, std::move(upgrade), *ws_acceptor, std::move(request));
+          co_return;
+        }
+      }
       if (beast::iequals(head[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, version};
         plain.expires_after(options.write_timeout);
@@ -362,6 +399,142 @@ asio::awaitable<void> HttpServer::Impl::ServeOn(Connection& conn, Io& io, const 
   }
 }
 
+namespace {
+
+// The application's handle on one WebSocket: Send() queues a frame and starts the writer on the
+// connection's strand. The peer keeps the connection (and so the stream) alive while writing.
+template <typename Io>
+class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPeerImpl<Io>> {
+ public:
+  WsPeerImpl(std::shared_ptr<void> keep, beast::websocket::stream<Io&>& ws,
+             asio::any_io_executor ex)
+      : keep_(std::move(keep)), ws_(ws), ex_(std::move(ex)) {}
+
+  void Send(std::string text) override {
+    asio::post(ex_, [self = this->shared_from_this(), text = std::move(text)]() mutable {
+      if (self->closed_) return;
+      self->outbox_.push_back(std::move(text));
+      if (!self->writing_) {
+        self->writing_ = true;
+        asio::co_spawn(self->ex_, self->WriteLoop(), asio::detached);
+      }
+    });
+  }
+
+  void Close() override {
+    asio::post(ex_, [self = this->shared_from_this()] {
+      if (self->closed_) return;
+      self->closed_ = true;
+      beast::get_lowest_layer(self->ws_).cancel();
+    });
+  }
+
+  // Strand only: the read loop ended.
+  void MarkClosed() {
+    closed_ = true;
+    outbox_.clear();
+  }
+  [[nodiscard]] bool Writing() const { return writing_; }
+
+ private:
+  asio::awaitable<void> WriteLoop() {
+    auto self = this->shared_from_this();
+    while (!outbox_.empty() && !closed_) {
+      std::string frame = std::move(outbox_.front());
+      outbox_.pop_front();
+      ws_.text(true);
+      auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kUseTuple);
+      (void)n;
+      if (ec) {
+        closed_ = true;
+        beast::get_lowest_layer(ws_).cancel();
+        break;
+      }
+    }
+    outbox_.clear();
+    writing_ = false;
+  }
+
+  std::shared_ptr<void> keep_;
+  beast::websocket::stream<Io&>& ws_;
+  asio::any_io_executor ex_;
+  std::deque<std::string> outbox_;
+  bool writing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+template <typename Io>
+asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connection> conn, Io& io,
+                                                       http::request<http::string_body> upgrade,
+                                                       const WsAcceptor& accept,
+                                                       HttpRequest request) {
+  namespace websocket = beast::websocket;
+  conn->plain.expires_never();  // the WebSocket stream keeps its own timeouts
+  // The stream lives in a shared holder so that a writer still running after the read loop
+  // ends cannot outlive it.
+  struct Holder {
+    Holder(std::shared_ptr<Connection> c, Io& io) : conn(std::move(c)), ws(io) {}
+    std::shared_ptr<Connection> conn;
+    websocket::stream<Io&> ws;
+  };
+  auto holder = std::make_shared<Holder>(conn, io);
+  auto& ws = holder->ws;
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = options.header_timeout;
+  timeouts.idle_timeout = options.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws.set_option(timeouts);
+  ws.read_message_max(options.max_body_bytes);
+  ws.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "tally"); }));
+  auto ex = co_await asio::this_coro::executor;
+  auto peer = std::make_shared<WsPeerImpl<Io>>(holder, ws, ex);
+  std::shared_ptr<WsHandler> handler = accept(request, peer);
+  if (!handler) {
+    http::response<http::string_body> res{http::status::forbidden, upgrade.version()};
+    res.set(http::field::content_type, "application/json");
+    res.body() = ErrorResponse(403, "WebSocket upgrade refused", request.path).body;
+    res.prepare_payload();
+    conn->plain.expires_after(options.write_timeout);
+    auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
+    (void)wec;
+    (void)wn;
+    co_return;
+  }
+  auto [aec] = co_await ws.async_accept(upgrade, kUseTuple);
+  if (!aec) {
+    conn->close_websocket = [peer] { peer->Close(); };
+    beast::flat_buffer buffer;
+    for (;;) {
+      auto [ec, n] = co_await ws.async_read(buffer, kUseTuple);
+      if (ec) break;
+      if (!ws.got_text()) {
+        buffer.consume(n);
+        continue;
+      }
+      std::string text = beast::buffers_to_string(buffer.data());
+      buffer.consume(n);
+      try {
+        handler->OnText(std::move(text));
+      } catch (const std::exception& e) {
+        TALLY_LOG_ERROR("websocket handler for {} threw: {}", request.path, e.what());
+        break;
+      }
+    }
+    conn->close_websocket = nullptr;
+  }
+  peer->MarkClosed();
+  handler->OnClose();
+  // Let a running write finish (it holds the stream) before the connection is torn down.
+  asio::steady_timer wait(ex);
+  while (peer->Writing()) {
+    wait.expires_after(std::chrono::milliseconds(5));
+    co_await wait.async_wait(kUseTuple);
+  }
+}
+
 asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, std::uint64_t id) {
   auto self = shared_from_this();
   std::string remote;
@@ -378,13 +551,13 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, 
         if (hec == beast::error::timeout) timed_out.fetch_add(1);
         tls_failures.fetch_add(1);
       } else {
-        co_await ServeOn(*conn, *conn->tls, remote, true);
+        co_await ServeOn(conn, *conn->tls, remote, true);
         conn->plain.expires_after(std::chrono::milliseconds(1000));
         auto [sec] = co_await conn->tls->async_shutdown(kUseTuple);
         (void)sec;
       }
     } else {
-      co_await ServeOn(*conn, conn->plain, remote, false);
+      co_await ServeOn(conn, conn->plain, remote, false);
     }
   } catch (const std::exception& e) {
     TALLY_LOG_ERROR("connection {} failed: {}", remote, e.what());
@@ -460,7 +633,11 @@ void HttpServer::Shutdown(std::function<void()> on_drained) {
     // Idle connections are closed now; busy ones close after their response.
     for (auto& c : live) {
       asio::post(c->plain.get_executor(), [c] {
-        if (c->idle) c->plain.cancel();
+        if (c->close_websocket) {
+          c->close_websocket();
+        } else if (c->idle) {
+          c->plain.cancel();
+        }
       });
     }
   });

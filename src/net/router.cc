@@ -100,4 +100,18 @@ Router::Match Router::Find(HttpMethod method, std::string_view path) const {
   return match;
 }
 
+void Router::AddWebSocket(const std::string& path, WsAcceptor acceptor) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  websockets_.emplace_back(std::move(p), std::move(acceptor));
+}
+
+const WsAcceptor* Router::FindWebSocket(std::string_view path) const {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  for (const auto& [p, acceptor] : websockets_) {
+    if (p == path) return &acceptor;
+  }
+  return nullptr;
+}
+
 }  // namespace tally::net

@@ -29,6 +29,10 @@ class Router final {
   void Add(HttpMethod method, const std::string& pattern, HttpHandler handler);
   [[nodiscard]] Match Find(HttpMethod method, std::string_view path) const;
 
+  // WebSocket endpoints: exact paths (a trailing '/' is ignored).
+  void AddWebSocket(const std::string& path, WsAcceptor acceptor);
+  [[nodiscard]] const WsAcceptor* FindWebSocket(std::string_view path) const;
+
  private:
   struct Segment {
     enum class Kind { kLiteral, kCapture, kRest } kind;
@@ -45,6 +49,7 @@ class Router final {
                          RouteParams* params);
 
   std::vector<Route> routes_;
+  std::vector<std::pair<std::string, WsAcceptor>> websockets_;
 };
 
 // Splits "/a/b/" into {"a","b",""}; a bare "/" into {""}.

@@ -33,7 +33,7 @@ void EngineThread::Post(std::function<void(stats::Engine&)> work) {
 void EngineThread::OnApplied(const stats::Event& e) {
   if (link_observer_ && (e.type == stats::EventType::kLinkConnected ||
                          e.type == stats::EventType::kLinkDisconnected)) {
-    link_observer_(e);
+    link_observer_(e, engine_);
   }
 }
 

@@ -24,7 +24,7 @@ namespace tally::server {
 class EngineThread final {
  public:
   using Sink = std::function<void(std::vector<stats::Notification>&)>;
-  using LinkObserver = std::function<void(const stats::Event&)>;
+  using LinkObserver = std::function<void(const stats::Event&, stats::Engine&)>;
 
   EngineThread(const Clock& clock, bool wall_clock);
   ~EngineThread();

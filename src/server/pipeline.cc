@@ -1,5 +1,6 @@
 #include "server/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/log.h"
@@ -13,9 +14,33 @@ Pipeline::Pipeline(EngineThread& engine, storage::JournalWriter& writer, const C
 
 void Pipeline::Post(std::function<void(stats::Engine&)> work) { engine_.Post(std::move(work)); }
 
-Result<void> Pipeline::Available() const {
+Result<void> Pipeline::Available(const std::string& tenant) const {
   if (!ready_.load()) return Fail(Errc::kUnavailable, "the server is recovering; retry shortly");
+  if (!tenant.empty() && !TenantUp(tenant)) {
+    return Fail(Errc::kUnavailable, "the event source of tenant '" + tenant +
+                                        "' is disconnected; statistics are unavailable until "
+                                        "it is back (subscriptions must be created again)");
+  }
   return {};
+}
+
+bool Pipeline::TenantUp(const std::string& tenant) const {
+  std::lock_guard lock(mu_);
+  auto it = links_down_.find(tenant);
+  return it == links_down_.end() || it->second.empty();
+}
+
+bool Pipeline::OnLink(const stats::Event& e) {
+  std::lock_guard lock(mu_);
+  auto& down = links_down_[e.tenant];
+  const bool was_up = down.empty();
+  auto it = std::find(down.begin(), down.end(), e.switch_id);
+  if (e.type == stats::EventType::kLinkDisconnected) {
+    if (it == down.end()) down.push_back(e.switch_id);
+  } else if (it != down.end()) {
+    down.erase(it);
+  }
+  return was_up != down.empty();
 }
 
 std::string Pipeline::DnKey(const stats::Event& e) {
@@ -38,7 +63,7 @@ PipelineStats Pipeline::Stats() const {
 }
 
 void Pipeline::Submit(std::vector<stats::Event> events, std::string key, Done done) {
-  if (auto up = Available(); !up) return done(up.error());
+  if (auto up = Available(""); !up) return done(up.error());
   std::lock_guard lock(mu_);
   // Ordering: the batch is refused as a whole when one of its events is older than the newest
   // accepted event of its DN (inside the batch, the codec has checked already).
@@ -130,7 +155,7 @@ void Pipeline::Submit(std::vector<stats::Event> events, std::string key, Done do
 
 void Pipeline::Durable(std::string tenant, std::string command,
                        std::function<void(Result<stats::Engine*>)> then) {
-  if (auto up = Available(); !up) return then(up.error());
+  if (auto up = Available(""); !up) return then(up.error());
   std::lock_guard lock(mu_);
   std::vector<storage::Record> records{storage::Record{
       0, storage::RecordKind::kCommand, std::move(tenant), Stamp(), std::move(command)}};

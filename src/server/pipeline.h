@@ -43,7 +43,12 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
   void Post(std::function<void(stats::Engine&)> work) override;
   void Durable(std::string tenant, std::string command,
                std::function<void(Result<stats::Engine*>)> then) override;
-  [[nodiscard]] Result<void> Available() const override;
+  [[nodiscard]] Result<void> Available(const std::string& tenant) const override;
+
+  // Engine thread: an EventLinkConnected/Disconnected was applied. Returns true when the
+  // tenant's service state changed (all links up ↔ some link down).
+  bool OnLink(const stats::Event& e);
+  [[nodiscard]] bool TenantUp(const std::string& tenant) const;
 
   // api::EventSink
   void Submit(std::vector<stats::Event> events, std::string key, Done done) override;
@@ -70,6 +75,7 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
   mutable std::mutex mu_;  // orders the gate check and the hand-off to the writer
   std::unordered_map<std::string, TimeMs> last_time_;  // per DN key: newest accepted event
   TimeMs last_stamp_ = 0;
+  std::unordered_map<std::string, std::vector<std::string>> links_down_;  // tenant → switches
   PipelineStats stats_;
 };
 

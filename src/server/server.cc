@@ -19,8 +19,10 @@
 #include <vector>
 
 #include "api/ingest_api.h"
+#include "api/notifications_api.h"
 #include "api/statistics_api.h"
 #include "auth/service.h"
+#include "bayeux/server.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "config/catalog.h"
@@ -29,6 +31,8 @@
 #include "server/engine_thread.h"
 #include "server/pipeline.h"
 #include "server/version.h"
+
+#include <boost/json.hpp>
 #include "storage/journal.h"
 
 namespace tally::server {
@@ -205,8 +209,74 @@ int Run(const config::Config& config, const RunOptions& options) {
   api::Limits limits{config.limits.statistics_per_request,
                      config.limits.statistics_per_subscription,
                      config.limits.subscriptions_per_principal, config.limits.requests_per_second};
+  bayeux::Options bayeux_options;
+  bayeux_options.timeout_ms = config.notifications.timeout_ms;
+  bayeux_options.max_interval_ms = config.notifications.max_interval_ms;
+  bayeux_options.max_queue = config.notifications.max_queue;
+  bayeux_options.bench_channels = config.notifications.bench_channels;
+  bayeux::Server bayeux_server(bayeux_options, clock);
+  bayeux_server.SetTokenVerifier([&auth](std::string_view bearer) {
+    HttpRequest r;
+    r.headers.emplace_back("authorization", std::string(bearer));
+    return auth.Authenticate(r);
+  });
   api::StatisticsApi statistics(
-      pipeline, [&auth](const HttpRequest& r) { return auth.Authenticate(r); }, limits, clock);
+      pipeline, [&auth](const HttpRequest& r) { return auth.Authenticate(r); }, limits, clock,
+      &bayeux_server);
+  api::NotificationsApi notifications(
+      bayeux_server, [&auth](const HttpRequest& r) { return auth.Authenticate(r); });
+  bayeux_server.SetSessionClosed(
+      [&statistics](const bayeux::SessionInfo& s) { statistics.SessionClosed(s); });
+  bayeux_server.SetSessionResumed(
+      [&statistics](const bayeux::SessionInfo& s) { statistics.SessionResumed(s); });
+  // Session identities are durable so that clients carry on across a restart.
+  bayeux_server.SetIdentityChanged([&writer](const bayeux::Server::Identity& id, bool removed) {
+    if (removed) return writer.SubmitState("session/" + id.client_id, std::nullopt);
+    boost::json::array subs;
+    for (const auto& c : id.subscriptions) subs.emplace_back(c);
+    boost::json::array roles;
+    for (const auto& r : id.principal.roles) roles.emplace_back(r);
+    writer.SubmitState("session/" + id.client_id, boost::json::serialize(boost::json::object{
+                                                      {"tenant", id.principal.tenant},
+                                                      {"subject", id.principal.subject},
+                                                      {"roles", std::move(roles)},
+                                                      {"browser", id.browser},
+                                                      {"subscriptions", std::move(subs)}}));
+  });
+  if (auto saved = journal->States("session/"); saved) {
+    for (const auto& [key, value] : *saved) {
+      boost::system::error_code ec;
+      auto v = boost::json::parse(value, ec);
+      if (ec || !v.is_object()) continue;
+      const auto& o = v.as_object();
+      Principal p;
+      p.tenant = std::string(o.at("tenant").as_string());
+      p.subject = std::string(o.at("subject").as_string());
+      for (const auto& r : o.at("roles").as_array()) p.roles.emplace_back(r.as_string());
+      std::vector<std::string> subs;
+      for (const auto& c : o.at("subscriptions").as_array()) subs.emplace_back(c.as_string());
+      bayeux_server.Restore(key.substr(8), p, std::string(o.at("browser").as_string()), subs);
+    }
+    if (!saved->empty()) {
+      TALLY_LOG_INFO("notifications: {} CometD sessions restored; they may reconnect",
+                     saved->size());
+    }
+  }
+  engine.SetSink([&statistics](std::vector<stats::Notification>& out) { statistics.Deliver(out); });
+  engine.SetLinkObserver([&](const stats::Event& e, stats::Engine& eng) {
+    if (!pipeline.OnLink(e)) return;
+    const bool up = pipeline.TenantUp(e.tenant);
+    TALLY_LOG_WARN("tenant '{}': event source link {} (switch '{}'): service {}", e.tenant,
+                   up ? "back" : "down", e.switch_id, up ? "AVAILABLE" : "UNAVAILABLE");
+    if (!up) statistics.DropTenant(eng, e.tenant);
+    if (!pipeline.Ready()) return;  // replaying history: nobody to tell
+    bayeux_server.DeliverToTenant(
+        e.tenant, "/statistics/v3/service",
+        boost::json::object{
+            {"name", "ServiceStateChange"},
+            {"topic", "/statistics/v3/service"},
+            {"data", boost::json::object{{"serviceState", up ? "AVAILABLE" : "UNAVAILABLE"}}}});
+  });
   std::set<std::string> tenant_names;
   for (const auto& t : config.tenants) tenant_names.insert(t.name);
   api::IngestApi ingest(
@@ -241,6 +311,10 @@ int Run(const config::Config& config, const RunOptions& options) {
   for (auto& route : ingest.Routes()) {
     router.Add(route.method, route.pattern, std::move(route.handler));
   }
+  for (auto& route : notifications.Routes()) {
+    router.Add(route.method, route.pattern, std::move(route.handler));
+  }
+  router.AddWebSocket(api::NotificationsApi::kBase, notifications.WebSocket());
 
   auto observer = [&metrics](std::string_view route, HttpMethod method, int status,
                              double seconds) {
@@ -305,6 +379,36 @@ int Run(const config::Config& config, const RunOptions& options) {
                    &PipelineStats::apply_failures);
   pipeline_counter("tally_recovery_records_total", "Journal records replayed at start",
                    &PipelineStats::recovered_records);
+  auto bayeux_metric = [&](const char* name, const char* help,
+                           std::uint64_t bayeux::ServerStats::*field, bool gauge) {
+    auto read = [&bayeux_server, field] {
+      return static_cast<double>(bayeux_server.Stats().*field);
+    };
+    if (gauge) {
+      metrics.AddGauge(name, help, read);
+    } else {
+      metrics.AddCounterFunction(name, help, read);
+    }
+  };
+  bayeux_metric("tally_cometd_sessions", "Open CometD sessions", &bayeux::ServerStats::sessions,
+                true);
+  bayeux_metric("tally_cometd_held_connects", "Held /meta/connect requests",
+                &bayeux::ServerStats::held_connects, true);
+  bayeux_metric("tally_cometd_handshakes_total", "CometD handshakes",
+                &bayeux::ServerStats::handshakes, false);
+  bayeux_metric("tally_cometd_handshakes_denied_total", "CometD handshakes denied",
+                &bayeux::ServerStats::handshakes_denied, false);
+  bayeux_metric("tally_cometd_messages_delivered_total", "Messages handed to CometD transports",
+                &bayeux::ServerStats::messages_delivered, false);
+  bayeux_metric("tally_cometd_updates_coalesced_total",
+                "Statistic updates dropped from full queues because a newer value superseded them",
+                &bayeux::ServerStats::messages_coalesced, false);
+  bayeux_metric("tally_cometd_messages_redelivered_total",
+                "Messages sent again because the client did not acknowledge them (ack extension)",
+                &bayeux::ServerStats::messages_redelivered, false);
+  bayeux_metric("tally_cometd_sessions_expired_total",
+                "CometD sessions ended because no connect came within maxInterval",
+                &bayeux::ServerStats::sessions_expired, false);
   metrics.AddCounterFunction("tally_journal_commits_total", "Journal transactions committed",
                              [&writer] { return static_cast<double>(writer.Stats().commits); });
   metrics.AddCounterFunction("tally_journal_records_total", "Journal records committed",
@@ -338,6 +442,18 @@ int Run(const config::Config& config, const RunOptions& options) {
     TALLY_LOG_INFO("ready");
   });
 
+  // The CometD sweeper: held connects that reached their timeout, sessions past maxInterval.
+  asio::steady_timer sweeper(ioc);
+  std::function<void()> sweep = [&] {
+    sweeper.expires_after(std::chrono::milliseconds(200));
+    sweeper.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      bayeux_server.Sweep();
+      sweep();
+    });
+  };
+  sweep();
+
   asio::steady_timer grace(ioc);
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -345,6 +461,8 @@ int Run(const config::Config& config, const RunOptions& options) {
     TALLY_LOG_INFO("signal {} received: draining connections (grace {} ms)", signo,
                    config.server.shutdown_grace.count());
     ready.store(false);
+    sweeper.cancel();
+    bayeux_server.ReleaseAll();  // held connects answer now; clients reconnect later
     grace.expires_after(config.server.shutdown_grace);
     grace.async_wait([&](const boost::system::error_code& gec) {
       if (gec) return;  // drained in time

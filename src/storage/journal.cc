@@ -282,6 +282,19 @@ Result<JournalStats> Journal::Stats() {
   return s;
 }
 
+Result<void> Journal::ApplyStates(const std::vector<StateChange>& changes) {
+  if (changes.empty()) return {};
+  if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r;
+  for (const auto& [key, value] : changes) {
+    auto r = value ? PutState(key, *value) : DeleteState(key);
+    if (!r) {
+      (void)Exec("ROLLBACK");
+      return r;
+    }
+  }
+  return Exec("COMMIT");
+}
+
 Result<void> Journal::PutState(const std::string& key, const std::string& value) {
   Stmt q(db_,
          "INSERT INTO state(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
@@ -333,6 +346,14 @@ void JournalWriter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void JournalWriter::SubmitState(std::string key, std::optional<std::string> value) {
+  {
+    std::lock_guard lock(mu_);
+    states_.emplace_back(std::move(key), std::move(value));
+  }
+  cv_.notify_one();
+}
+
 void JournalWriter::Submit(std::vector<Record> records, std::string key, Done done) {
   {
     std::lock_guard lock(mu_);
@@ -350,11 +371,17 @@ WriterStats JournalWriter::Stats() const {
 void JournalWriter::Run() {
   for (;;) {
     std::deque<Pending> group;
+    std::vector<Journal::StateChange> states;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !states_.empty(); });
+      if (queue_.empty() && states_.empty() && stopping_) return;
       group.swap(queue_);
+      states.swap(states_);
+    }
+    if (!states.empty() && !journal_.ApplyStates(states)) {
+      std::lock_guard lock(mu_);
+      ++stats_.failures;
     }
     // Keys already stored (a client retrying an acknowledged batch) are answered, not appended.
     std::vector<std::optional<BatchRange>> known(group.size());

@@ -106,6 +106,9 @@ class Journal {
   [[nodiscard]] Result<JournalStats> Stats();
 
   // Durable key/value state next to the journal (e.g. CometD session identities).
+  // Puts (value set) or deletes (no value) state keys in one transaction.
+  using StateChange = std::pair<std::string, std::optional<std::string>>;
+  [[nodiscard]] Result<void> ApplyStates(const std::vector<StateChange>& changes);
   [[nodiscard]] Result<void> PutState(const std::string& key, const std::string& value);
   [[nodiscard]] Result<void> DeleteState(const std::string& key);
   [[nodiscard]] Result<std::vector<std::pair<std::string, std::string>>> States(
@@ -147,6 +150,9 @@ class JournalWriter {
   // submission order. A batch with a key already stored answers its stored range (count, seqs)
   // without appending again.
   void Submit(std::vector<Record> records, std::string key, Done done);
+  // Queues a durable state change (put, or delete without a value); written with the next
+  // commit, fire and forget (failures are counted).
+  void SubmitState(std::string key, std::optional<std::string> value);
 
   [[nodiscard]] WriterStats Stats() const;
 
@@ -162,6 +168,7 @@ class JournalWriter {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
+  std::vector<Journal::StateChange> states_;
   bool stopping_ = false;
   std::thread thread_;
   WriterStats stats_;
