@@ -56,7 +56,37 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1'000'000));
   replay->add_flag("!--no-progress", replay_options.progress, "No progress bar");
 
+  tally::server::SimulateOptions sim;
+  auto* simulate = app.add_subcommand(
+      "simulate", "Drive a server with a simulated contact center (docs/simulator.md)");
+  simulate->add_option("--url", sim.url, "Server base URL, e.g. http://127.0.0.1:8080");
+  simulate->add_option("--token", sim.token, "Bearer token with the events:write role");
+  simulate->add_option("--client", sim.client, "Client credentials id:secret (instead of --token)");
+  simulate->add_option("--tenant", sim.tenant, "Tenant of the simulated objects");
+  simulate->add_option("--agents", sim.agents, "Agents (agent001…, DN 7001…)")
+      ->check(CLI::Range(1, 100000));
+  simulate->add_option("--queues", sim.queues, "Queues (8001…)")->check(CLI::Range(1, 1000));
+  simulate->add_option("--rate", sim.rate, "Calls per minute per queue at the daily peak")
+      ->check(CLI::Range(0.01, 1e6));
+  simulate->add_option("--speed", sim.speed, "Simulated seconds per real second")
+      ->check(CLI::Range(0.1, 1e6));
+  simulate->add_option("--seed", sim.seed, "Random seed (same seed, same events)");
+  simulate->add_option("--duration", sim.duration_s, "Stop after this many seconds (0: Ctrl-C)");
+  simulate->add_flag("--fast", sim.fast,
+                     "As fast as possible: event times follow the simulation, not the clock "
+                     "(for servers with [engine] clock = \"event\")");
+  simulate->add_flag("--print-config", sim.print_config,
+                     "Print the [[tenant]] TOML that declares the simulated objects, and exit");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*simulate) {
+    if (!sim.print_config && sim.url.empty()) {
+      std::fprintf(stderr, "simulate: --url is required\n");
+      return 1;
+    }
+    return tally::server::SimulateTool(sim);
+  }
 
   if (*journal_stats) return tally::server::JournalStatsTool(journal_db);
   if (*journal_export) return tally::server::JournalExportTool(journal_db, after_seq);

@@ -13,6 +13,8 @@ packages=(
   libhowardhinnant-date-dev tzdata
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl wrk openssl
+  # the wallboard end-to-end test drives Debian's Chromium (playwright-core, no browser download)
+  chromium
 )
 # Node.js: keep an existing installation (e.g. from NodeSource, which bundles npm); otherwise
 # take Debian's.
@@ -37,7 +39,7 @@ else
 fi
 
 # Node packages for the test suites and the web page, exactly as locked.
-for dir in tests/integration; do
+for dir in tests/integration tests/e2e web; do
   [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.tally-lock-stamp"
   if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then

@@ -66,6 +66,23 @@ class TableReader {
     out = v->get();
   }
 
+  void Double(const std::string& key, double& out, double min, double max) {
+    const toml::node* node = Take(key);
+    if (node == nullptr) return;
+    std::optional<double> v;
+    if (const auto* f = node->as_floating_point()) v = f->get();
+    if (const auto* i = node->as_integer()) v = static_cast<double>(i->get());
+    if (!v) {
+      Error(*node, key, fmt::format("expected a number, got {}", TypeName(*node)));
+      return;
+    }
+    if (*v < min || *v > max) {
+      Error(*node, key, fmt::format("{} is out of range [{}, {}]", *v, min, max));
+      return;
+    }
+    out = *v;
+  }
+
   void Bool(const std::string& key, bool& out) {
     const toml::node* node = Take(key);
     if (node == nullptr) return;
@@ -343,6 +360,15 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
     t.Integer("max_interval_ms", cfg.notifications.max_interval_ms, 1000, 3'600'000);
     t.Integer("max_queue", cfg.notifications.max_queue, 1, 1'000'000);
     t.Bool("bench_channels", cfg.notifications.bench_channels);
+  });
+  r.Table("simulator", [&](TableReader& t) {
+    t.Bool("enabled", cfg.simulator.enabled);
+    t.String("tenant", cfg.simulator.tenant);
+    t.Integer("agents", cfg.simulator.agents, 1, 100'000);
+    t.Integer("queues", cfg.simulator.queues, 1, 1000);
+    t.Double("speed", cfg.simulator.speed, 0.1, 100'000);
+    t.Double("calls_per_minute", cfg.simulator.calls_per_minute, 0.01, 1'000'000);
+    t.Integer("seed", cfg.simulator.seed, 0, 1'000'000'000);
   });
   r.Tables("tenant", [&](TableReader& t) {
     TenantConfig tenant;

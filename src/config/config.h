@@ -117,6 +117,17 @@ struct NotificationsConfig {
   bool bench_channels = false;           // /bench/** publish/subscribe (benchmarks only)
 };
 
+// The in-process contact-center simulator (docs/simulator.md); the demo turns it on.
+struct SimulatorConfig {
+  bool enabled = false;
+  std::string tenant;           // default: the first tenant
+  int agents = 50;              // agent001…, place001…, DN 7001…: must exist in the tenant
+  int queues = 3;               // 8001…
+  double speed = 10;            // simulated seconds per real second
+  double calls_per_minute = 5;  // per queue at the daily peak (simulated time)
+  std::int64_t seed = 1;
+};
+
 struct Config {
   std::string source;  // file the config came from ("" for defaults)
   ServerConfig server;
@@ -128,6 +139,7 @@ struct Config {
   EngineConfig engine;
   IngestConfig ingest;
   NotificationsConfig notifications;
+  SimulatorConfig simulator;
   std::vector<TenantConfig> tenants;
 
   // `path` resolved against the config file's folder when relative.

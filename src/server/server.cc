@@ -7,12 +7,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -31,6 +35,8 @@
 #include "server/engine_thread.h"
 #include "server/pipeline.h"
 #include "server/version.h"
+#include "server/web_assets.h"
+#include "sim/simulator.h"
 
 #include <boost/json.hpp>
 #include "storage/journal.h"
@@ -118,6 +124,106 @@ Result<std::string> LoadOrCreateSecret(const std::string& path) {
   TALLY_LOG_INFO("auth: generated a signing key in {}", path);
   return secret;
 }
+
+// The objects of a tenant as the wallboard draws them.
+HttpResponse LayoutResponse(const config::Config& config, const std::string& tenant) {
+  namespace json = boost::json;
+  for (const auto& t : config.tenants) {
+    if (t.name != tenant) continue;
+    json::array agents;
+    json::array groups;
+    for (const auto& g : t.groups) {
+      if (g.type == "GroupAgents") groups.emplace_back(g.name);
+    }
+    for (const auto& a : t.agents) {
+      json::array member_of;
+      for (const auto& g : t.groups) {
+        if (g.type == "GroupAgents" &&
+            std::find(g.members.begin(), g.members.end(), a) != g.members.end()) {
+          member_of.emplace_back(g.name);
+        }
+      }
+      agents.push_back(json::object{{"id", a}, {"groups", std::move(member_of)}});
+    }
+    json::array queues;
+    for (const auto& q : t.queues) queues.emplace_back(q);
+    HttpResponse res;
+    res.status = 200;
+    res.body = json::serialize(json::object{{"tenant", t.name},
+                                            {"agents", std::move(agents)},
+                                            {"groups", std::move(groups)},
+                                            {"queues", std::move(queues)}});
+    return res;
+  }
+  return ErrorResponse(404, "tenant '" + tenant + "' has no objects here", "/wallboard/api/layout");
+}
+
+// Runs the in-process simulator: every 100 ms, the events due are submitted through the same
+// path as ingested ones (journal, then engine). Stop() ends the day: calls released, agents
+// logged out, and waits until that is journaled.
+class SimulatorThread {
+ public:
+  SimulatorThread(sim::SimConfig config, Pipeline& pipeline, const Clock& clock)
+      : config_(std::move(config)), pipeline_(pipeline), clock_(clock) {}
+  ~SimulatorThread() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Submit(std::vector<stats::Event>& events, bool wait) {
+    if (events.empty()) return;
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    pipeline_.Submit(std::move(events), "", [done](Result<api::IngestResult> r) {
+      if (!r) TALLY_LOG_WARN("simulator: events refused: {}", r.error().message);
+      done->set_value();
+    });
+    events.clear();
+    if (wait) finished.wait();
+  }
+
+  void Run() {
+    sim::Simulator sim(config_, clock_.NowMs());
+    TALLY_LOG_INFO("simulator: {} agents, {} queues, speed {}x, seed {}", config_.agents,
+                   config_.queues, config_.speed, config_.seed);
+    std::vector<stats::Event> events;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        if (cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; })) {
+          break;
+        }
+      }
+      sim.RunUntil(clock_.NowMs(), events);
+      Submit(events, false);
+    }
+    sim.Finish(clock_.NowMs(), events);
+    Submit(events, true);
+    TALLY_LOG_INFO("simulator: stopped after {} events ({} calls, {} answered, {} abandoned)",
+                   sim.Stats().events, sim.Stats().calls, sim.Stats().answered,
+                   sim.Stats().abandoned);
+  }
+
+  sim::SimConfig config_;
+  Pipeline& pipeline_;
+  const Clock& clock_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -308,6 +414,35 @@ int Run(const config::Config& config, const RunOptions& options) {
   for (auto& route : statistics.Routes()) {
     router.Add(route.method, route.pattern, std::move(route.handler));
   }
+  // The wallboard (embedded files) and the layout it draws: the tenant's agents, groups, queues.
+  for (const WebAsset& asset : WebAssets()) {
+    auto serve = [&asset](HttpRequest&, const RouteParams&, Responder r) {
+      HttpResponse res =
+          TextResponse(200, std::string(asset.data), std::string(asset.content_type));
+      res.headers.emplace_back("Cache-Control", "no-cache");
+      r.Send(std::move(res));
+    };
+    router.Add(HttpMethod::kGet, std::string(asset.path), serve);
+    if (asset.path == "/wallboard/index.html") router.Add(HttpMethod::kGet, "/wallboard/", serve);
+  }
+  auto redirect = [](std::string to) {
+    return [to](HttpRequest&, const RouteParams&, Responder r) {
+      HttpResponse res = TextResponse(302, "see " + to + "\n");
+      res.headers.emplace_back("Location", to);
+      r.Send(std::move(res));
+    };
+  };
+  router.Add(HttpMethod::kGet, "/", redirect("/wallboard/"));
+  router.Add(HttpMethod::kGet, "/wallboard", redirect("/wallboard/"));
+  router.Add(HttpMethod::kGet, "/wallboard/api/layout",
+             [&config, &auth](HttpRequest& q, const RouteParams&, Responder r) {
+               auto who = auth.Authenticate(q);
+               if (!who) return r.Send(ErrorResponse(who.error(), q.path));
+               if (!who->HasRole("statistics:read")) {
+                 return r.Send(ErrorResponse(403, "role 'statistics:read' is required", q.path));
+               }
+               r.Send(LayoutResponse(config, who->tenant));
+             });
   for (auto& route : ingest.Routes()) {
     router.Add(route.method, route.pattern, std::move(route.handler));
   }
@@ -425,6 +560,36 @@ int Run(const config::Config& config, const RunOptions& options) {
                  http_options.tls_cert_file.empty() ? "http" : "https", http_options.host, *port,
                  config.server.io_threads);
 
+  std::unique_ptr<SimulatorThread> simulator;
+  if (config.simulator.enabled) {
+    sim::SimConfig sc;
+    sc.tenant = config.simulator.tenant.empty() && !config.tenants.empty()
+                    ? config.tenants.front().name
+                    : config.simulator.tenant;
+    sc.agents = config.simulator.agents;
+    sc.queues = config.simulator.queues;
+    sc.speed = config.simulator.speed;
+    sc.calls_per_minute = config.simulator.calls_per_minute;
+    sc.seed = static_cast<std::uint64_t>(config.simulator.seed);
+    const config::TenantConfig* tenant = nullptr;
+    for (const auto& t : config.tenants) {
+      if (t.name == sc.tenant) tenant = &t;
+    }
+    auto has = [](const std::vector<std::string>& v, const std::string& x) {
+      return std::find(v.begin(), v.end(), x) != v.end();
+    };
+    if (tenant == nullptr || !has(tenant->agents, sim::AgentId(sc.agents - 1)) ||
+        !has(tenant->queues, sim::QueueDn(sc.queues - 1))) {
+      TALLY_LOG_ERROR(
+          "simulator: tenant '{}' must declare agents {}..{} and queues {}..{} "
+          "(`tally simulate --print-config` prints them)",
+          sc.tenant, sim::AgentId(0), sim::AgentId(sc.agents - 1), sim::QueueDn(0),
+          sim::QueueDn(sc.queues - 1));
+      return 1;
+    }
+    simulator = std::make_unique<SimulatorThread>(sc, pipeline, clock);
+  }
+
   // Recovery runs while the server listens: /readyz answers 503 and the APIs answer 503 until
   // the journal is replayed.
   std::atomic<bool> recovery_failed{false};
@@ -440,6 +605,7 @@ int Run(const config::Config& config, const RunOptions& options) {
     pipeline.SetReady(true);
     ready.store(true);
     TALLY_LOG_INFO("ready");
+    if (simulator) simulator->Start();
   });
 
   // The CometD sweeper: held connects that reached their timeout, sessions past maxInterval.
@@ -480,6 +646,7 @@ int Run(const config::Config& config, const RunOptions& options) {
   ioc.run();
   for (auto& t : threads) t.join();
   recovery.join();
+  if (simulator) simulator->Stop();  // ends the simulated day; journaled before we go on
   pipeline.SetReady(false);
   writer.Stop();
   engine.Stop();

@@ -5,12 +5,17 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <thread>
 
 #include "auth/base64.h"
+#include "common/clock.h"
+#include "events/codec.h"
 #include "net/http_client.h"
+#include "sim/simulator.h"
 #include "storage/journal.h"
 
 namespace tally::server {
@@ -177,6 +182,105 @@ int ReplayTool(const ReplayOptions& o) {
               duplicates > 0
                   ? (", " + std::to_string(duplicates) + " already in the journal").c_str()
                   : "");
+  return 0;
+}
+
+namespace {
+volatile std::sig_atomic_t g_interrupted = 0;
+}  // namespace
+
+int SimulateTool(const SimulateOptions& o) {
+  sim::SimConfig config;
+  config.tenant = o.tenant;
+  config.agents = o.agents;
+  config.queues = o.queues;
+  config.calls_per_minute = o.rate;
+  config.speed = o.speed;
+  config.seed = o.seed;
+  if (o.print_config) {
+    std::printf("%s", sim::TenantToml(config).c_str());
+    return 0;
+  }
+  std::string token = o.token;
+  if (token.empty()) token = ClientToken(o.url, o.client);
+  if (token.empty()) {
+    std::fprintf(stderr, "simulate: no token (give --token or --client id:secret)\n");
+    return 1;
+  }
+  auto http = net::HttpClient::Connect(o.url);
+  if (!http) {
+    std::fprintf(stderr, "simulate: %s\n", http.error().message.c_str());
+    return 1;
+  }
+  std::signal(SIGINT, [](int) { g_interrupted = 1; });
+  std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+  const auto wall_start = std::chrono::steady_clock::now();
+  const TimeMs start = DefaultClock().NowMs();
+  sim::Simulator simulator(config, start);
+  std::vector<stats::Event> events;
+  std::uint64_t sent = 0;
+  std::uint64_t batches = 0;
+  TimeMs sim_now = start;
+  auto post = [&](bool final_batch) -> bool {
+    if (events.empty()) return true;
+    std::string body;
+    for (const auto& e : events) {
+      body += events::ToJson(e);
+      body += '\n';
+    }
+    auto r = (*http)->Request(
+        "POST", "/ingest/v1/events", body,
+        {{"Content-Type", "application/x-ndjson"},
+         {"Authorization", "Bearer " + token},
+         {"Idempotency-Key", "sim-" + std::to_string(o.seed) + "-" + std::to_string(start) + "-" +
+                                 std::to_string(batches)}});
+    if (!r || r->status != 200) {
+      std::fprintf(stderr, "\nsimulate: batch refused: %s\n",
+                   r ? r->body.c_str() : r.error().message.c_str());
+      return false;
+    }
+    sent += events.size();
+    ++batches;
+    events.clear();
+    (void)final_batch;
+    return true;
+  };
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  };
+  auto last_report = elapsed();
+  while (g_interrupted == 0 && (o.duration_s <= 0 || elapsed() < o.duration_s)) {
+    if (o.fast) {
+      sim_now += 1000;  // one (compressed) second of the simulation per step
+      simulator.RunUntil(sim_now, events);
+      if (events.size() < 5000) continue;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      sim_now = start + static_cast<TimeMs>(elapsed() * 1000);
+      simulator.RunUntil(sim_now, events);
+    }
+    if (!post(false)) return 1;
+    if (elapsed() - last_report >= 1.0) {
+      last_report = elapsed();
+      const auto st = simulator.Stats();
+      std::fprintf(stderr,
+                   "\r%.0f s: %llu events (%.0f/s), %llu calls, %d agents in, %llu waiting   ",
+                   elapsed(), static_cast<unsigned long long>(sent), sent / elapsed(),
+                   static_cast<unsigned long long>(st.calls), st.logged_in,
+                   static_cast<unsigned long long>(st.waiting));
+    }
+  }
+  simulator.Finish(o.fast ? sim_now : start + static_cast<TimeMs>(elapsed() * 1000), events);
+  if (!post(true)) return 1;
+  const double secs = elapsed();
+  std::fprintf(stderr, "\n");
+  std::printf(
+      "simulated %llu events in %llu batches in %.1f s (%.0f events/s); %llu calls, "
+      "%llu answered, %llu abandoned\n",
+      static_cast<unsigned long long>(sent), static_cast<unsigned long long>(batches), secs,
+      secs > 0 ? sent / secs : 0.0, static_cast<unsigned long long>(simulator.Stats().calls),
+      static_cast<unsigned long long>(simulator.Stats().answered),
+      static_cast<unsigned long long>(simulator.Stats().abandoned));
   return 0;
 }
 

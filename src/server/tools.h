@@ -21,6 +21,23 @@ struct ReplayOptions {
 };
 [[nodiscard]] int ReplayTool(const ReplayOptions& options);
 
+struct SimulateOptions {
+  std::string url;
+  std::string token;
+  std::string client;  // "id:secret"
+  std::string tenant = "acme";
+  int agents = 50;
+  int queues = 3;
+  double rate = 5;    // calls per minute per queue at the daily peak (simulated time)
+  double speed = 10;  // simulated seconds per real second
+  std::uint64_t seed = 1;
+  double duration_s = 0;  // 0: until interrupted
+  bool fast = false;      // as fast as possible (event times advance with the simulation)
+  bool print_config = false;
+};
+// Drives a server with simulated events through /ingest/v1/events (docs/simulator.md).
+[[nodiscard]] int SimulateTool(const SimulateOptions& options);
+
 // A bearer token from /auth/v3/oauth/token with client credentials "id:secret"; empty on error
 // (printed to stderr).
 [[nodiscard]] std::string ClientToken(const std::string& url, const std::string& client);
