@@ -13,7 +13,8 @@ trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 sed -e 's/^requests_per_second = .*/requests_per_second = 10000000/' \
     -e 's|^catalog = .*|catalog = "'"$PWD"'/config/statistics.toml"|' \
-    -e 's/^level = .*/level = "warn"/' config/demo.toml > "$work/peek.toml"
+    -e 's/^level = .*/level = "warn"/' -e 's/^enabled = true/enabled = false/' \
+    -e 's|^path = .*|path = ""|' config/demo.toml > "$work/peek.toml"
 "$bin" serve --config "$work/peek.toml" --listen 127.0.0.1:18080 2> "$work/server.log" &
 pid=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done

@@ -27,20 +27,24 @@ class BayeuxTest : public ::testing::Test {
     return c;
   }
 
-  // Sends messages; returns the reply if it came at once.
+  // Sends messages; returns the reply if it came at once. A later reply (a held connect) goes
+  // to *later, which must outlive the held request.
   std::optional<json::array> Send(const std::string& text, const Context& ctx,
                                   std::optional<json::array>* later = nullptr) {
-    std::optional<json::array> now;
-    bool inline_call = true;
-    server_.Handle(json::parse(text).as_array(), ctx, [&, later](json::array a) {
-      if (inline_call) {
-        now = std::move(a);
+    struct State {
+      bool inline_call = true;
+      std::optional<json::array> now;
+    };
+    auto state = std::make_shared<State>();
+    server_.Handle(json::parse(text).as_array(), ctx, [state, later](json::array a) {
+      if (state->inline_call) {
+        state->now = std::move(a);
       } else if (later != nullptr) {
         *later = std::move(a);
       }
     });
-    inline_call = false;
-    return now;
+    state->inline_call = false;
+    return std::move(state->now);
   }
 
   std::string Handshake(const Context& ctx, const std::string& ext = "") {

@@ -354,6 +354,7 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
   });
   r.Table("ingest", [&](TableReader& t) {
     t.Integer("events_per_batch", cfg.ingest.events_per_batch, 1, 1'000'000);
+    t.Integer("heartbeat_timeout_ms", cfg.ingest.heartbeat_timeout_ms, 0, 86'400'000);
   });
   r.Table("notifications", [&](TableReader& t) {
     t.Integer("timeout_ms", cfg.notifications.timeout_ms, 0, 600'000);

@@ -108,6 +108,9 @@ struct EngineConfig {
 
 struct IngestConfig {
   std::uint32_t events_per_batch = 10000;
+  // A tenant that sends no event for this long is treated as disconnected (service
+  // UNAVAILABLE) until its next event; 0 = off. Sources should send EventTick when idle.
+  std::int64_t heartbeat_timeout_ms = 0;
 };
 
 struct NotificationsConfig {

@@ -105,6 +105,23 @@ void Pipeline::Submit(std::vector<stats::Event> events, std::string key, Done do
     t = std::max(t, e.time);
   }
   const TimeMs stamp = Stamp();
+  // A tenant back from a heartbeat outage: its link comes back before its events.
+  std::vector<stats::Event> resumed;
+  for (const auto& e : events) {
+    if (e.switch_id == "heartbeat") continue;  // the heartbeat's own link events
+    last_event_at_[e.tenant] = stamp;
+    auto down = heartbeat_down_.find(e.tenant);
+    if (down != heartbeat_down_.end() && down->second) {
+      down->second = false;
+      stats::Event up;
+      up.type = stats::EventType::kLinkConnected;
+      up.tenant = e.tenant;
+      up.switch_id = "heartbeat";
+      up.time = e.time;
+      resumed.push_back(std::move(up));
+    }
+  }
+  if (!resumed.empty()) events.insert(events.begin(), resumed.begin(), resumed.end());
   std::vector<storage::Record> records;
   records.reserve(events.size());
   for (const auto& e : events) {
@@ -175,6 +192,32 @@ void Pipeline::Durable(std::string tenant, std::string command,
         }
         engine_.Post([then](stats::Engine& engine) { then(&engine); });
       });
+}
+
+void Pipeline::CheckHeartbeats(const std::vector<std::string>& tenants, TimeMs timeout) {
+  if (!ready_.load() || timeout <= 0) return;
+  std::vector<stats::Event> silent;
+  {
+    std::lock_guard lock(mu_);
+    const TimeMs now = clock_.NowMs();
+    for (const auto& t : tenants) {
+      auto [it, fresh] = last_event_at_.try_emplace(t, now);  // the clock starts when ready
+      if (fresh || heartbeat_down_[t] || now - it->second < timeout) continue;
+      heartbeat_down_[t] = true;
+      stats::Event down;
+      down.type = stats::EventType::kLinkDisconnected;
+      down.tenant = t;
+      down.switch_id = "heartbeat";
+      down.time = now;
+      silent.push_back(std::move(down));
+      TALLY_LOG_WARN("tenant '{}': no event for {} ms: source heartbeat missed", t, timeout);
+    }
+  }
+  for (auto& e : silent) {
+    Submit({std::move(e)}, "", [](Result<api::IngestResult> r) {
+      if (!r) TALLY_LOG_ERROR("heartbeat: {}", r.error().message);
+    });
+  }
 }
 
 Result<void> Pipeline::Recover(storage::Journal& journal, api::StatisticsApi& api) {

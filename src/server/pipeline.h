@@ -48,6 +48,11 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
   // Engine thread: an EventLinkConnected/Disconnected was applied. Returns true when the
   // tenant's service state changed (all links up ↔ some link down).
   bool OnLink(const stats::Event& e);
+
+  // Source heartbeat: a tenant that sent no event for `timeout` gets an EventLinkDisconnected
+  // (switch "heartbeat") through the journal; its next batch brings EventLinkConnected first.
+  // Call periodically (any thread); `tenants` are the configured ones.
+  void CheckHeartbeats(const std::vector<std::string>& tenants, TimeMs timeout);
   [[nodiscard]] bool TenantUp(const std::string& tenant) const;
 
   // api::EventSink
@@ -76,6 +81,8 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
   std::unordered_map<std::string, TimeMs> last_time_;  // per DN key: newest accepted event
   TimeMs last_stamp_ = 0;
   std::unordered_map<std::string, std::vector<std::string>> links_down_;  // tenant → switches
+  std::unordered_map<std::string, TimeMs> last_event_at_;  // tenant → server time of last batch
+  std::unordered_map<std::string, bool> heartbeat_down_;   // tenant → silent too long
   PipelineStats stats_;
 };
 

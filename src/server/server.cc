@@ -610,11 +610,16 @@ int Run(const config::Config& config, const RunOptions& options) {
 
   // The CometD sweeper: held connects that reached their timeout, sessions past maxInterval.
   asio::steady_timer sweeper(ioc);
+  std::vector<std::string> tenant_list(tenant_names.begin(), tenant_names.end());
+  int sweeps = 0;
   std::function<void()> sweep = [&] {
     sweeper.expires_after(std::chrono::milliseconds(200));
     sweeper.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       bayeux_server.Sweep();
+      if (++sweeps % 5 == 0) {
+        pipeline.CheckHeartbeats(tenant_list, config.ingest.heartbeat_timeout_ms);
+      }
       sweep();
     });
   };

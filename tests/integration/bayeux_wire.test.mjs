@@ -3,6 +3,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import { startTally, metricsText, metricValue } from './lib/tally.mjs';
 import { stats } from './lib/api.mjs';
 import { notifyConfig, userToken, feederToken, feed, waitFor, sleep } from './lib/notify.mjs';
@@ -203,6 +204,21 @@ describe('bayeux wire', () => {
     await waitFor(async () => metricValue(await metricsText(tally.url), 'tally_cometd_sessions') === 0, 20_000, 'all sessions swept');
     const expired = metricValue(await metricsText(tally.url), 'tally_cometd_sessions_expired_total');
     assert.ok(expired - before >= 1000, `expired ${expired - before}`);
+  });
+});
+
+describe('the load tool (bench/load.cc) in smoke mode', () => {
+  test('chat against Tally: every published message reaches the members of its room', { skip: !process.env.TALLY_LOAD_BIN }, async () => {
+    const tally = await startTally({ config: notifyConfig({ bench: true }) });
+    const token = await userToken(tally.url);
+    const r = spawnSync(process.env.TALLY_LOAD_BIN, ['chat', '--url', `${tally.url}${BASE}`, '--token', token, '--smoke'], { encoding: 'utf8', timeout: 60_000 });
+    await tally.stop();
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const m = /(\d+) published in [\d.]+ s, (\d+) received: .* errors (\d+)/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.equal(Number(m[1]), 50);
+    assert.ok(Number(m[2]) > 0);
+    assert.equal(Number(m[3]), 0);
   });
 });
 

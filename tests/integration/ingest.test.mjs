@@ -12,7 +12,7 @@ import { makeStream, batches, everyStatistic, SUBSCRIPTION, STREAM_TENANT, BASE_
 const CATALOG = path.join(SOURCE_DIR, 'config/statistics.toml');
 const NAMES = catalogNames(readFileSync(CATALOG, 'utf8'));
 
-function config({ db = '', clock = 'event', maxBody = 1 << 20, perBatch = 1000 } = {}) {
+function config({ db = '', clock = 'event', maxBody = 1 << 20, perBatch = 1000, heartbeatMs = 0 } = {}) {
   return `
 [server]
 max_body_bytes = ${maxBody}
@@ -22,6 +22,7 @@ catalog = "${CATALOG}"
 clock = "${clock}"
 [ingest]
 events_per_batch = ${perBatch}
+heartbeat_timeout_ms = ${heartbeatMs}
 ${db ? `[storage]\npath = "${db}"\n` : ''}
 [auth]
 secret = "ingest-test-signing-key-0123456789abcdef"
@@ -348,6 +349,27 @@ describe('damaged journal tails', () => {
     const kept = Number(m[2]);
     assert.ok(kept < events.length && kept >= events.length - 5, `kept ${kept} of ${events.length}`);
     assert.equal((await fetch(`${tally.url}/readyz`)).status, 200);
+    await tally.stop();
+  });
+});
+
+describe('source heartbeat', () => {
+  test('a silent tenant becomes unavailable (503) and comes back with its next event', async () => {
+    const tally = await startTally({ config: config({ clock: 'wall', heartbeatMs: 1000 }) });
+    const tok = await tokens(tally.url);
+    const peek = () => stats(tally.url, tok.reader, 'GET', '/statistic-values/Total_Entered?objectId=8001&objectType=Queue');
+    assert.equal((await peek()).status, 200);
+    const deadline = Date.now() + 10_000;
+    let r;
+    while (Date.now() < deadline && (r = await peek()).status === 200) await new Promise((res) => setTimeout(res, 100));
+    assert.equal(r.status, 503);
+    assert.match(r.body.status.message, /event source of tenant 'acme' is disconnected/);
+    assert.match(tally.output(), /no event for 1000 ms: source heartbeat missed/);
+    const back = await ingest(tally.url, tok.feeder, [{ type: 'EventTick' }]);
+    assert.equal(back.status, 200, JSON.stringify(back.body));
+    const until = Date.now() + 5_000;
+    while (Date.now() < until && (r = await peek()).status !== 200) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(r.status, 200);
     await tally.stop();
   });
 });

@@ -4,6 +4,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
+import { after } from 'node:test';
+
+// Servers still running when a test file ends (a test failed before stopping its server) are
+// killed, so a failure cannot keep the file's process alive until the suite's timeout.
+const live = new Set();
+after(() => {
+  for (const p of live) p.kill('SIGKILL');
+});
 
 export const TALLY_BIN = process.env.TALLY_BIN;
 export const SOURCE_DIR = process.env.TALLY_SOURCE_DIR ?? path.resolve(import.meta.dirname ?? '.', '../../..');
@@ -37,7 +45,11 @@ export async function startTally({
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  live.add(proc);
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    live.delete(proc);
+    resolve({ code, signal });
+  }));
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tally did not start:\n${output}`)), 30_000);
     const onData = (chunk) => {
