@@ -35,12 +35,16 @@ demo: deps
 	@echo
 	build/$(DEMO_PRESET)/src/tally serve --config config/demo.toml
 
+# The benchmark suite (about 15 minutes); figures go into BENCHMARKS.md by hand.
 bench: deps
 	@cmake --preset release >/dev/null
-	@cmake --build --preset release --target engine_bench
+	@cmake --build --preset release --target engine_bench tally tally-load
 	TALLY_SOURCE_DIR=$(CURDIR) build/release/bench/engine_bench --benchmark_filter=Events \
 	  --benchmark_min_time=2 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	TALLY_SOURCE_DIR=$(CURDIR) build/release/bench/engine_bench --benchmark_filter=Memory
+	bench/peek_bench.sh 5 5
+	bench/ingest_bench.sh 5 200000 1000000
+	bench/compare.sh 5 1000 300
 
 format:
 	@git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc' 'tests/*.h' 'tests/*.cc' | xargs -r clang-format -i

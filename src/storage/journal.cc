@@ -26,6 +26,7 @@ class Stmt {
     sqlite3_clear_bindings(stmt_);
   }
   void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  // Bound without a copy (SQLITE_STATIC): `v` must live until the statement has run.
   void BindText(int i, const std::string& v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
@@ -117,7 +118,8 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
       }
     } else {
       Stmt put(j->db_, "INSERT INTO meta(key, value) VALUES('format', ?)");
-      put.BindText(1, std::to_string(kFormatVersion));
+      const std::string version = std::to_string(kFormatVersion);  // bound without a copy
+      put.BindText(1, version);
       if (put.Step() != SQLITE_DONE) return j->SqlError("cannot write the format version");
     }
   }
