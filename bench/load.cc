@@ -218,7 +218,23 @@ asio::awaitable<bool> Handshake(Shared& s, Client& c) {
   co_return false;
 }
 
-// The long-poll loop: records the latency of every benchmark message that arrives.
+// Records the latency of every benchmark message in a reply (connect replies, and the replies
+// to publishes, where servers such as CometD and Tally also deliver queued messages).
+void RecordDeliveries(Shared& s, const json::array& replies) {
+  const std::int64_t now = NowUs();
+  for (const auto& r : replies) {
+    const auto& o = r.as_object();
+    const auto* data = o.if_contains("data");
+    if (data == nullptr || !data->is_object()) continue;
+    const auto* ts = data->as_object().if_contains("ts");
+    if (ts == nullptr) continue;
+    s.latency.Record(now - ts->to_number<std::int64_t>());
+    ++s.received;
+    s.last_receive = now;
+  }
+}
+
+// The long-poll loop.
 asio::awaitable<void> ConnectLoop(Shared& s, Client& c) {
   bool first = true;
   while (!s.stopping) {
@@ -231,17 +247,7 @@ asio::awaitable<void> ConnectLoop(Shared& s, Client& c) {
     json::array body;
     body.push_back(std::move(m));
     auto replies = co_await c.connect.Post(s, "/connect", body, &c.cookie);
-    const std::int64_t now = NowUs();
-    for (const auto& r : replies) {
-      const auto& o = r.as_object();
-      const auto* data = o.if_contains("data");
-      if (data == nullptr || !data->is_object()) continue;
-      const auto* ts = data->as_object().if_contains("ts");
-      if (ts == nullptr) continue;
-      s.latency.Record(now - ts->to_number<std::int64_t>());
-      ++s.received;
-      s.last_receive = now;
-    }
+    RecordDeliveries(s, replies);
     if (replies.empty()) {
       asio::steady_timer t(co_await asio::this_coro::executor);
       t.expires_after(std::chrono::milliseconds(100));
@@ -300,7 +306,8 @@ asio::awaitable<void> Publisher(Shared& s, std::vector<std::unique_ptr<Client>>&
           [&s, &c, m = std::move(m)]() mutable -> asio::awaitable<void> {
             json::array body;
             body.push_back(std::move(m));
-            co_await c.send.Post(s, "/", body, &c.cookie);
+            json::array replies = co_await c.send.Post(s, "/", body, &c.cookie);
+            RecordDeliveries(s, replies);
             ++s.published;
             --s.in_flight;
           },

@@ -113,6 +113,9 @@ struct Server::Impl {
   mutable std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
   std::unordered_map<std::string, std::set<std::string>> by_principal;  // key → client ids
+  std::unordered_map<std::string, int> held_by_browser;                 // browser → held connects
+  // Channel pattern → sessions subscribed to it (publish fan-out without scanning sessions).
+  std::unordered_map<std::string, std::set<Session*>> subscribers;
   TokenVerifier verify;
   std::function<void(const SessionInfo&)> closed;
   std::function<void(const SessionInfo&)> resumed;
@@ -171,8 +174,9 @@ struct Server::Impl {
     if (s->held) {
       json::array out{s->held->connect_reply};
       s->held->reply(std::move(out));
-      s->held.reset();
+      Unhold(*s);
     }
+    for (const auto& pattern : s->subscriptions) Unsubscribe(*s, pattern);
     auto p = by_principal.find(s->key);
     if (p != by_principal.end()) {
       p->second.erase(id);
@@ -209,10 +213,17 @@ struct Server::Impl {
   }
 
   // Completes the held connect with the queued messages (events first, then the reply).
+  void Unhold(Session& s) {
+    if (!s.held) return;
+    s.held.reset();
+    auto it = held_by_browser.find(s.browser);
+    if (it != held_by_browser.end() && --it->second <= 0) held_by_browser.erase(it);
+  }
+
   void Wake(Session& s) {
     if (!s.held) return;
     Held held = std::move(*s.held);
-    s.held.reset();
+    Unhold(s);
     json::array out;
     Drain(s, out, &held.connect_reply);
     out.push_back(std::move(held.connect_reply));
@@ -288,6 +299,34 @@ struct Server::Impl {
     s.queue.push_back(std::move(message));
     if (s.queue.size() > options.max_queue) Coalesce(s);
     Wake(s);
+  }
+
+  void Subscribe(Session& s, const std::string& pattern) {
+    if (s.subscriptions.insert(pattern).second) subscribers[pattern].insert(&s);
+  }
+  void Unsubscribe(Session& s, const std::string& pattern) {
+    auto it = subscribers.find(pattern);
+    if (it == subscribers.end()) return;
+    it->second.erase(&s);
+    if (it->second.empty()) subscribers.erase(it);
+  }
+
+  // Every session subscribed to `channel` directly or through a wildcard, once each.
+  std::vector<Session*> SubscribersOf(const std::string& channel) {
+    std::set<Session*> found;
+    auto add = [&](const std::string& pattern) {
+      auto it = subscribers.find(pattern);
+      if (it != subscribers.end()) found.insert(it->second.begin(), it->second.end());
+    };
+    add(channel);
+    size_t slash = channel.rfind('/');
+    if (slash != std::string::npos) add(channel.substr(0, slash) + "/*");
+    while (slash != std::string::npos && slash > 0) {
+      add(channel.substr(0, slash) + "/**");
+      slash = channel.rfind('/', slash - 1);
+    }
+    add("/**");
+    return {found.begin(), found.end()};
   }
 
   bool MaySubscribe(std::string_view channel) const {
@@ -456,13 +495,8 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
         const bool alone = messages.size() == 1;
         bool other_held = false;
         if (ctx.transport != Transport::kWebSocket) {
-          for (const auto& id : I.by_principal[s->key]) {
-            auto other = I.sessions.find(id);
-            if (other != I.sessions.end() && other->second != s && other->second->held &&
-                other->second->browser == s->browser) {
-              other_held = true;
-            }
-          }
+          auto h = I.held_by_browser.find(s->browser);
+          other_held = h != I.held_by_browser.end() && h->second > (s->held ? 1 : 0);
         }
         if (s->held) I.Wake(*s);  // a newer connect ends the held one
         if (other_held) {
@@ -514,8 +548,9 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
         if (ok) {
           for (const auto& w : wanted) {
             if (sub) {
-              s->subscriptions.insert(w);
+              I.Subscribe(*s, w);
             } else {
+              I.Unsubscribe(*s, w);
               s->subscriptions.erase(w);
             }
           }
@@ -543,7 +578,7 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
       if (I.options.bench_channels && channel.rfind("/bench/", 0) == 0) {
         const json::value* data = m.if_contains("data");
         const json::value payload = data != nullptr ? *data : json::value(nullptr);
-        for (auto& [id, other] : I.sessions) I.Enqueue(*other, channel, payload);
+        for (Impl::Session* other : I.SubscribersOf(channel)) I.Enqueue(*other, channel, payload);
         json::object r = Impl::Base(m, channel);
         r["successful"] = true;
         replies.push_back(std::move(r));
@@ -565,6 +600,7 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
     if (hold) {
       hold->reply = std::move(reply);
       hold_session->held = std::move(*hold);
+      ++I.held_by_browser[hold_session->browser];
       ++I.stats.held_connects;
     } else {
       if (out.empty()) out.push_back(json::object{{"successful", false}, {"error", "400::empty"}});
@@ -589,7 +625,7 @@ void Server::Detach(const std::string& client_id) {
     if (it == I.sessions.end()) return;
     auto& s = *it->second;
     s.push = nullptr;
-    s.held.reset();  // its socket is gone
+    I.Unhold(s);  // its socket is gone
     // Arm expiry: a session whose socket closed must not live forever.
     s.expires = I.clock.NowMs() + I.options.max_interval_ms;
   }
@@ -651,7 +687,7 @@ void Server::Restore(const std::string& client_id, const Principal& principal,
   s->principal = principal;
   s->key = PrincipalKey(principal);
   s->browser = browser;
-  s->subscriptions.insert(subscriptions.begin(), subscriptions.end());
+  for (const auto& c : subscriptions) I.Subscribe(*s, c);
   s->connected = true;
   s->restored = true;
   s->expires = I.clock.NowMs() + I.options.timeout_ms + I.options.max_interval_ms;

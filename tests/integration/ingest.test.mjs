@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, statSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { startTally, tempDir, runTally, SOURCE_DIR } from './lib/tally.mjs';
-import { hash, getToken, ingest, stats, catalogNames } from './lib/api.mjs';
+import { authToml, getToken, ingest, stats, catalogNames } from './lib/api.mjs';
 import { makeStream, batches, everyStatistic, SUBSCRIPTION, STREAM_TENANT, BASE_TIME } from './lib/stream.mjs';
 
 const CATALOG = path.join(SOURCE_DIR, 'config/statistics.toml');
@@ -26,25 +26,11 @@ heartbeat_timeout_ms = ${heartbeatMs}
 ${db ? `[storage]\npath = "${db}"\n` : ''}
 [auth]
 secret = "ingest-test-signing-key-0123456789abcdef"
-[[auth.user]]
-name = "sup"
-tenant = "acme"
-password_hash = "${hash('sup-pw')}"
-roles = ["statistics:read"]
-[[auth.client]]
-id = "feeder"
-secret_hash = "${hash('feeder-secret')}"
-tenant = "acme"
-roles = ["events:write"]
-[[auth.client]]
-id = "router"
-secret_hash = "${hash('router-secret')}"
-roles = ["events:write"]
-[[auth.client]]
-id = "reader"
-secret_hash = "${hash('reader-secret')}"
-tenant = "acme"
-roles = ["statistics:read"]
+${authToml({
+    users: [['sup', 'acme', ['statistics:read']]],
+    clients: [['feeder', 'acme', ['events:write']], ['router', '', ['events:write']],
+      ['reader', 'acme', ['statistics:read']]],
+  })}
 ${STREAM_TENANT}
 [[tenant]]
 name = "globex"

@@ -67,3 +67,14 @@ export function catalogNames(text) {
   // Sections are [Name] headers.
   return [...text.matchAll(/^\[([A-Za-z0-9_]+)\]\s*$/gm)].map((m) => m[1]);
 }
+
+// `[[auth.user]]` and `[[auth.client]]` tables: users as [name, tenant, roles], clients as
+// [id, tenant ('' = multi-tenant), roles]; passwords are `<name>-pw`, secrets `<id>-secret`.
+export function authToml({ users = [], clients = [] }) {
+  const roles = (r) => r.map((x) => `"${x}"`).join(', ');
+  const u = users.map(([name, tenant, r]) =>
+    `[[auth.user]]\nname = "${name}"\ntenant = "${tenant}"\npassword_hash = "${hash(`${name}-pw`)}"\nroles = [${roles(r)}]\n`);
+  const c = clients.map(([id, tenant, r]) =>
+    `[[auth.client]]\nid = "${id}"\nsecret_hash = "${hash(`${id}-secret`)}"\n${tenant ? `tenant = "${tenant}"\n` : ''}roles = [${roles(r)}]\n`);
+  return [...u, ...c].join('');
+}

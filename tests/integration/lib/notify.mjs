@@ -2,7 +2,7 @@
 // and a second user, an ingest client, and small helpers.
 import path from 'node:path';
 import { SOURCE_DIR } from './tally.mjs';
-import { hash, getToken, ingest } from './api.mjs';
+import { authToml, getToken, ingest } from './api.mjs';
 import { STREAM_TENANT } from './stream.mjs';
 
 export function notifyConfig({ db = '', bench = false, timeoutMs = 3000, maxIntervalMs = 2000, clock = 'wall' } = {}) {
@@ -18,26 +18,10 @@ max_interval_ms = ${maxIntervalMs}
 bench_channels = ${bench}
 [auth]
 secret = "notify-test-signing-key-0123456789abcdef"
-[[auth.user]]
-name = "sup"
-tenant = "acme"
-password_hash = "${hash('sup-pw')}"
-roles = ["statistics:read"]
-[[auth.user]]
-name = "other"
-tenant = "acme"
-password_hash = "${hash('other-pw')}"
-roles = ["statistics:read"]
-[[auth.client]]
-id = "board"
-secret_hash = "${hash('board-secret')}"
-tenant = "acme"
-roles = ["statistics:read"]
-[[auth.client]]
-id = "feeder"
-secret_hash = "${hash('feeder-secret')}"
-tenant = "acme"
-roles = ["events:write"]
+${authToml({
+    users: [['sup', 'acme', ['statistics:read']], ['other', 'acme', ['statistics:read']]],
+    clients: [['board', 'acme', ['statistics:read']], ['feeder', 'acme', ['events:write']]],
+  })}
 ${STREAM_TENANT}
 `;
 }
