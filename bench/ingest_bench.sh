@@ -22,7 +22,7 @@ trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 config() {  # $1 = journal path ("" = in memory)
   cat <<TOML
 [log]
-level = "warn"
+level = "info"
 [statistics]
 catalog = "$PWD/config/statistics.toml"
 [engine]

@@ -207,7 +207,9 @@ struct Simulator::Impl {
   void Arrive(int q) {
     const int c = static_cast<int>(calls.size());
     Call call;
-    call.conn = fmt::format("s{}-{}", config.seed, c + 1);
+    // Unique per run (seed and start second): a restarted simulator never reuses the connId of
+    // a call an earlier run left open (after a crash, say).
+    call.conn = fmt::format("s{}-{}-{}", config.seed, start / 1000, c + 1);
     call.queue = q;
     call.waiting = true;
     calls.push_back(call);
