@@ -28,8 +28,9 @@ demo: deps
 	@cmake --preset $(DEMO_PRESET) >/dev/null
 	@cmake --build --preset $(DEMO_PRESET) --target tally
 	@echo
-	@echo "Tally demo on http://127.0.0.1:8080  (Ctrl-C stops it)"
-	@echo "  supervisor login : user acme\\supervisor, password tally-demo (client wallboard / wallboard-secret)"
+	@echo "Tally demo: a simulated contact center (50 agents, 3 queues, 10x real time); Ctrl-C stops it"
+	@echo "  wallboard        : http://127.0.0.1:8080/wallboard/"
+	@echo "  supervisor login : user supervisor (or acme\\supervisor), password tally-demo (client wallboard / wallboard-secret)"
 	@echo "  ingest client    : simulator / ingest-secret (client_credentials, role events:write)"
 	@echo "  try: curl -s -u wallboard:wallboard-secret -d 'grant_type=password&username=supervisor&password=tally-demo' http://127.0.0.1:8080/auth/v3/oauth/token"
 	@echo
