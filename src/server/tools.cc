@@ -221,7 +221,7 @@ int SimulateTool(const SimulateOptions& o) {
   std::uint64_t sent = 0;
   std::uint64_t batches = 0;
   TimeMs sim_now = start;
-  auto post = [&](bool final_batch) -> bool {
+  auto post = [&]() -> bool {
     if (events.empty()) return true;
     std::string body;
     for (const auto& e : events) {
@@ -242,7 +242,6 @@ int SimulateTool(const SimulateOptions& o) {
     sent += events.size();
     ++batches;
     events.clear();
-    (void)final_batch;
     return true;
   };
   auto elapsed = [&] {
@@ -259,7 +258,7 @@ int SimulateTool(const SimulateOptions& o) {
       sim_now = start + static_cast<TimeMs>(elapsed() * 1000);
       simulator.RunUntil(sim_now, events);
     }
-    if (!post(false)) return 1;
+    if (!post()) return 1;
     if (elapsed() - last_report >= 1.0) {
       last_report = elapsed();
       const auto st = simulator.Stats();
@@ -271,7 +270,7 @@ int SimulateTool(const SimulateOptions& o) {
     }
   }
   simulator.Finish(o.fast ? sim_now : start + static_cast<TimeMs>(elapsed() * 1000), events);
-  if (!post(true)) return 1;
+  if (!post()) return 1;
   const double secs = elapsed();
   std::fprintf(stderr, "\n");
   std::printf(

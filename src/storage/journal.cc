@@ -237,10 +237,8 @@ Result<std::uint64_t> Journal::QuarantineFrom(std::uint64_t seq, TimeMs now) {
     (void)Exec("ROLLBACK");
     return e;
   }
-  const auto moved = static_cast<std::uint64_t>(sqlite3_changes(db_));
   if (auto r = Exec("COMMIT"); !r) return r.error();
   last_seq_ = seq - 1;
-  (void)moved;
   Stmt count(db_, "SELECT COUNT(*) FROM journal_damaged WHERE quarantined_at = ?");
   count.Bind(1, now);
   if (count.Step() != SQLITE_ROW) return SqlError("cannot count quarantined records");

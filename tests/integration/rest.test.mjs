@@ -4,16 +4,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { startTally, TALLY_BIN } from './lib/tally.mjs';
+import { startTally } from './lib/tally.mjs';
+import { hash } from './lib/api.mjs';
 
 const SECRET = 'integration-test-signing-key-0123456789';
-
-function hash(password) {
-  const r = spawnSync(TALLY_BIN, ['hash-password', '--iterations', '1000'], { input: `${password}\n`, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim();
-}
 
 function config({ apiKeys = [], rps = 1000, maxBody = 65536 } = {}) {
   const users = [['acme', 'ann'], ['acme', 'bob'], ['globex', 'gus'], ['globex', 'gil']]
