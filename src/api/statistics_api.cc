@@ -6,6 +6,7 @@
 
 #include "api/notifications_api.h"
 #include "api/values.h"
+#include "common/binary.h"
 
 namespace tally::api {
 namespace json = boost::json;
@@ -667,6 +668,60 @@ bool StatisticsApi::Replay(std::string_view command, stats::Engine& engine) {
     return false;
   }
   return false;
+}
+
+std::string StatisticsApi::SaveState() const {
+  BinaryWriter w;
+  const auto& subscriptions = impl_->subscriptions;
+  w.U64(subscriptions.size());
+  for (const auto& [key, mine] : subscriptions) {
+    w.Str(key);
+    w.U64(mine.size());
+    for (const auto& [id, sub] : mine) {
+      w.Str(sub.id);
+      w.Str(sub.session);
+      w.U64(sub.stats.size());
+      for (const auto& s : sub.stats) {
+        w.Str(s.statistic_id);
+        w.Str(s.name);
+        w.Str(s.object_id);
+        w.Str(s.object_type);
+        w.U64(s.handle);
+      }
+    }
+  }
+  return w.Take();
+}
+
+bool StatisticsApi::LoadState(std::string_view data) {
+  BinaryReader r(data);
+  std::map<std::string, std::map<std::string, Impl::Subscription>> subscriptions;
+  std::unordered_map<std::uint64_t, Impl::Target> by_handle;
+  const size_t principals = r.Count(2);
+  for (size_t i = 0; i < principals && r.Ok(); ++i) {
+    const std::string key = r.Str();
+    auto& mine = subscriptions[key];
+    const size_t n = r.Count(3);
+    for (size_t k = 0; k < n && r.Ok(); ++k) {
+      Impl::Subscription sub;
+      sub.id = r.Str();
+      sub.session = r.Str();
+      sub.stats.resize(r.Count(5));
+      for (auto& s : sub.stats) {
+        s.statistic_id = r.Str();
+        s.name = r.Str();
+        s.object_id = r.Str();
+        s.object_type = r.Str();
+        s.handle = r.U64();
+        by_handle[s.handle] = Impl::Target{key, sub.id, sub.session, s};
+      }
+      mine[sub.id] = std::move(sub);
+    }
+  }
+  if (!r.Ok() || !r.AtEnd()) return false;
+  impl_->subscriptions = std::move(subscriptions);
+  impl_->by_handle = std::move(by_handle);
+  return true;
 }
 
 void StatisticsApi::DropTenant(stats::Engine& engine, const std::string& tenant) {

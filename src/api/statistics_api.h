@@ -71,6 +71,10 @@ class StatisticsApi final {
   // Re-executes a journaled command on the engine during recovery (same effect as when it was
   // first accepted: same handles, same owner). Returns false for a command it cannot read.
   bool Replay(std::string_view command, stats::Engine& engine);
+  // Snapshots (engine thread): the subscription registry (owners, ids, bound sessions, the
+  // statistics with their engine handles) as bytes, and back; LoadState is all or nothing.
+  [[nodiscard]] std::string SaveState() const;
+  [[nodiscard]] bool LoadState(std::string_view data);
   // Drops every subscription of a tenant (its event source went down); engine thread.
   void DropTenant(stats::Engine& engine, const std::string& tenant);
 

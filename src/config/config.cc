@@ -345,7 +345,11 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
     t.String("durability", cfg.storage.durability, [](const std::string& v) -> std::string {
       return v == "full" || v == "normal" || v == "off" ? "" : "expected full, normal or off";
     });
-    t.Integer("retention_days", cfg.storage.retention_days, 1, 36'500);
+    t.Double("retention_days", cfg.storage.retention_days, 0, 36'500);
+    t.Integer("snapshot_interval_s", cfg.storage.snapshot_interval_s, 1, 86'400);
+    t.Integer("snapshot_every_events", cfg.storage.snapshot_every_events, 1, 1'000'000'000);
+    t.Integer("keep_snapshots", cfg.storage.keep_snapshots, 1, 100);
+    t.Bool("snapshot_on_shutdown", cfg.storage.snapshot_on_shutdown);
   });
   r.Table("engine", [&](TableReader& t) {
     t.String("clock", cfg.engine.clock, [](const std::string& v) -> std::string {

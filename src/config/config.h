@@ -97,9 +97,15 @@ struct LimitsConfig {
 };
 
 struct StorageConfig {
-  std::string path;                  // SQLite journal (relative to the config); empty: volatile
-  std::string durability = "full";   // full | normal | off (SQLite synchronous)
-  std::uint32_t retention_days = 8;  // journal records older than this may be pruned
+  std::string path;                 // SQLite journal (relative to the config); empty: volatile
+  std::string durability = "full";  // full | normal | off (SQLite synchronous)
+  // Journal records older than this are pruned once a snapshot covers them (0: as soon as one
+  // does).
+  double retention_days = 8;
+  std::uint32_t snapshot_interval_s = 60;           // a snapshot at least this often...
+  std::uint32_t snapshot_every_events = 1'000'000;  // ...or after this many journal records
+  std::uint32_t keep_snapshots = 2;                 // older ones are deleted
+  bool snapshot_on_shutdown = true;  // false: a restart replays since the last periodic one
 };
 
 struct EngineConfig {

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/binary.h"
 #include "common/log.h"
 #include "events/codec.h"
+#include "server/snapshot.h"
 
 namespace tally::server {
 
@@ -155,7 +157,7 @@ void Pipeline::Submit(std::vector<stats::Event> events, std::string key, Done do
           stats_.events += batch->size();
         }
         // Posted from the writer thread in commit order, so the engine applies in seq order.
-        engine_.Post([this, batch](stats::Engine& engine) {
+        engine_.Post([this, batch, last = r->last_seq](stats::Engine& engine) {
           std::vector<stats::Notification>& out = engine_.Notifications();
           for (const auto& e : *batch) {
             if (auto applied = engine.Apply(e, out); !applied) {
@@ -165,6 +167,8 @@ void Pipeline::Submit(std::vector<stats::Event> events, std::string key, Done do
             }
             engine_.OnApplied(e);
           }
+          Applied(last, batch->size());
+          MaybeSnapshot(engine, false);
         });
         done(api::IngestResult{r->count, r->first_seq, r->last_seq, false});
       });
@@ -190,7 +194,11 @@ void Pipeline::Durable(std::string tenant, std::string command,
           std::lock_guard l(mu_);
           ++stats_.commands;
         }
-        engine_.Post([then](stats::Engine& engine) { then(&engine); });
+        engine_.Post([this, then, seq = r->last_seq](stats::Engine& engine) {
+          then(&engine);
+          Applied(seq, 1);
+          MaybeSnapshot(engine, false);
+        });
       });
 }
 
@@ -220,15 +228,182 @@ void Pipeline::CheckHeartbeats(const std::vector<std::string>& tenants, TimeMs t
   }
 }
 
-Result<void> Pipeline::Recover(storage::Journal& journal, api::StatisticsApi& api) {
+void Pipeline::SetSnapshots(api::StatisticsApi* api, SnapshotPolicy policy) {
+  api_ = api;
+  policy_ = policy;
+}
+
+SnapshotStats Pipeline::Snapshots() const {
+  std::lock_guard lock(snap_mu_);
+  return snap_stats_;
+}
+
+void Pipeline::Applied(std::uint64_t seq, std::uint64_t records) {
+  applied_seq_ = std::max(applied_seq_, seq);
+  since_snapshot_ += records;
+}
+
+std::string Pipeline::SaveState() const {
+  std::lock_guard lock(mu_);
+  BinaryWriter w;
+  w.I64(last_stamp_);
+  w.U64(last_time_.size());
+  for (const auto& [key, t] : last_time_) {
+    w.Str(key);
+    w.I64(t);
+  }
+  w.U64(links_down_.size());
+  for (const auto& [tenant, switches] : links_down_) {
+    w.Str(tenant);
+    w.U64(switches.size());
+    for (const auto& sw : switches) w.Str(sw);
+  }
+  return w.Take();
+}
+
+bool Pipeline::LoadState(std::string_view data) {
+  BinaryReader r(data);
+  const TimeMs stamp = r.I64();
+  std::unordered_map<std::string, TimeMs> times;
+  const size_t n = r.Count(2);
+  for (size_t i = 0; i < n && r.Ok(); ++i) {
+    std::string key = r.Str();
+    times[std::move(key)] = r.I64();
+  }
+  std::unordered_map<std::string, std::vector<std::string>> links;
+  const size_t tenants = r.Count(2);
+  for (size_t i = 0; i < tenants && r.Ok(); ++i) {
+    auto& down = links[r.Str()];
+    down.resize(r.Count());
+    for (auto& sw : down) sw = r.Str();
+  }
+  if (!r.Ok() || !r.AtEnd()) return false;
+  std::lock_guard lock(mu_);
+  last_stamp_ = std::max(last_stamp_, stamp);
+  last_time_ = std::move(times);
+  links_down_ = std::move(links);
+  return true;
+}
+
+void Pipeline::MaybeSnapshot(stats::Engine& engine, bool force) {
+  if (api_ == nullptr || applied_seq_ <= snapshot_seq_) return;
+  const TimeMs now = clock_.NowMs();
+  if (!force && since_snapshot_ < policy_.every_records &&
+      now - last_snapshot_at_ < policy_.interval_ms) {
+    return;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  SnapshotParts parts;
+  parts.seq = applied_seq_;
+  parts.taken_at = now;
+  parts.engine = engine.Save();
+  parts.api = api_->SaveState();
+  parts.pipeline = SaveState();
+  std::string bytes = EncodeSnapshot(parts);
+  const double pause_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  snapshot_seq_ = applied_seq_;
+  since_snapshot_ = 0;
+  last_snapshot_at_ = now;
+  {
+    std::lock_guard lock(snap_mu_);
+    ++snap_stats_.taken;
+    snap_stats_.last_seq = parts.seq;
+    snap_stats_.last_bytes = bytes.size();
+    snap_stats_.last_pause_ms = pause_ms;
+  }
+  TALLY_LOG_DEBUG("snapshot: seq {}, {} bytes, engine paused {:.1f} ms", parts.seq, bytes.size(),
+                  pause_ms);
+  writer_.SubmitSnapshot(parts.seq, now, std::move(bytes), [this, seq = parts.seq](Result<void> r) {
+    std::lock_guard lock(snap_mu_);
+    if (r) {
+      ++snap_stats_.stored;
+    } else {
+      ++snap_stats_.failed;
+      TALLY_LOG_ERROR("snapshot at seq {} not stored: {}", seq, r.error().message);
+    }
+  });
+}
+
+std::uint64_t Pipeline::LoadNewestSnapshot(storage::Journal& journal, api::StatisticsApi& api,
+                                           const std::vector<stats::TenantSetup>& tenants) {
+  stats::Engine& engine = engine_.EngineForSetup();
+  auto list = journal.Snapshots();
+  if (!list) {
+    TALLY_LOG_ERROR("recovery: cannot list snapshots: {}", list.error().message);
+    return 0;
+  }
+  // What to go back to when a snapshot is refused half-way (the state built from the config).
+  const std::string initial_engine = engine.Save();
+  const std::string initial_api = api.SaveState();
+  for (const storage::SnapshotInfo& info : *list) {
+    const auto started = std::chrono::steady_clock::now();
+    auto bytes = journal.ReadSnapshot(info.seq);
+    if (!bytes) {
+      TALLY_LOG_ERROR("recovery: snapshot at seq {}: {}", info.seq, bytes.error().message);
+      continue;
+    }
+    auto parts = DecodeSnapshot(*bytes);
+    if (!parts) {
+      TALLY_LOG_ERROR(
+          "recovery: snapshot at seq {} refused: {}; trying an older one or the journal", info.seq,
+          parts.error().message);
+      continue;
+    }
+    if (parts->seq != info.seq) {
+      TALLY_LOG_ERROR("recovery: snapshot stored at seq {} says seq {}; refused", info.seq,
+                      parts->seq);
+      continue;
+    }
+    auto loaded = engine.Load(parts->engine);
+    if (!loaded) {
+      TALLY_LOG_ERROR("recovery: snapshot at seq {} refused: {}", info.seq, loaded.error().message);
+      continue;
+    }
+    if (!api.LoadState(parts->api) || !LoadState(parts->pipeline)) {
+      TALLY_LOG_ERROR("recovery: snapshot at seq {} refused: damaged registry section", info.seq);
+      (void)engine.Load(initial_engine);
+      (void)api.LoadState(initial_api);
+      continue;
+    }
+    for (const auto& note : *loaded) TALLY_LOG_WARN("recovery: {}", note);
+    for (const auto& setup : tenants) {
+      auto merged = engine.MergeTenant(setup, engine.Now());
+      if (!merged) {
+        TALLY_LOG_ERROR("recovery: tenant '{}': {}", setup.name, merged.error().message);
+        continue;
+      }
+      for (const auto& note : *merged) TALLY_LOG_WARN("recovery: {}", note);
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    TALLY_LOG_INFO("recovery: loaded the snapshot at seq {} ({} bytes) in {:.3f} s", info.seq,
+                   bytes->size(), seconds);
+    return info.seq;
+  }
+  return 0;
+}
+
+Result<void> Pipeline::Recover(storage::Journal& journal, api::StatisticsApi& api,
+                               const std::vector<stats::TenantSetup>& tenants) {
   stats::Engine& engine = engine_.EngineForSetup();
   const auto started = std::chrono::steady_clock::now();
   auto last_log = started;
+  const std::uint64_t from = LoadNewestSnapshot(journal, api, tenants);
+  if (from < journal.PrunedThrough()) {
+    return Error{Errc::kUnavailable,
+                 "the journal was pruned by retention up to seq " +
+                     std::to_string(journal.PrunedThrough()) +
+                     " and no usable snapshot covers it (see the errors above): starting would "
+                     "give incomplete statistics. Use a build that reads the snapshot, restore " +
+                     journal.Path() + " from a backup, or move it away to start empty"};
+  }
   std::vector<stats::Notification> discard;
   std::uint64_t bad_bodies = 0;
   const std::uint64_t total = journal.LastSeq();
-  TALLY_LOG_INFO("recovery: replaying {} journal records from {}", total, journal.Path());
-  auto scan = journal.Scan(0, [&](const storage::Record& r) {
+  TALLY_LOG_INFO("recovery: replaying journal records {}..{} from {}", from + 1, total,
+                 journal.Path());
+  auto scan = journal.Scan(from, [&](const storage::Record& r) {
     if (mode_ == ClockMode::kWall) engine.AdvanceTo(r.time, discard);
     last_stamp_ = std::max(last_stamp_, r.time);
     if (r.kind == storage::RecordKind::kEvent) {
@@ -269,6 +444,14 @@ Result<void> Pipeline::Recover(storage::Journal& journal, api::StatisticsApi& ap
     TALLY_LOG_WARN("recovery: {} records moved to journal_damaged", *moved);
   }
   if (mode_ == ClockMode::kWall) engine.AdvanceTo(clock_.NowMs(), discard);
+  applied_seq_ = scan->last_good_seq;
+  snapshot_seq_ = from;
+  since_snapshot_ = scan->records;
+  last_snapshot_at_ = clock_.NowMs();
+  {
+    std::lock_guard lock(snap_mu_);
+    snap_stats_.recovered_from_seq = from;
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   TALLY_LOG_INFO("recovery: done, {} records replayed up to seq {} in {:.3f} s{}", scan->records,

@@ -51,8 +51,10 @@ const std::vector<double> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0
                                              0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
                                              1,      2.5,     5,      10,    30};
 
-// Loads the catalog and the tenants into the engine; false (logged) on any error.
-bool SetUpEngine(const config::Config& config, stats::Engine& engine, TimeMs now) {
+// Loads the catalog and the tenants into the engine; false (logged) on any error. The tenants'
+// setups are kept for recovery (merged into a loaded snapshot).
+bool SetUpEngine(const config::Config& config, stats::Engine& engine, TimeMs now,
+                 std::vector<stats::TenantSetup>& setups) {
   const std::string catalog_path = config.Resolve(config.statistics.catalog);
   config::CatalogLoad catalog;
   if (catalog_path.empty()) {
@@ -83,6 +85,7 @@ bool SetUpEngine(const config::Config& config, stats::Engine& engine, TimeMs now
       TALLY_LOG_ERROR("{}: tenant '{}': {}", config.source, t.name, r.error().message);
       return false;
     }
+    setups.push_back(std::move(setup));
   }
   TALLY_LOG_INFO("engine: {} catalog statistics over {} objects in {} tenants ({})",
                  engine.Counters().catalog_statistics, engine.Counters().objects,
@@ -254,8 +257,9 @@ int Run(const config::Config& config, const RunOptions& options) {
   const ClockMode clock_mode =
       config.engine.clock == "event" ? ClockMode::kEvent : ClockMode::kWall;
   EngineThread engine(clock, clock_mode == ClockMode::kWall);
+  std::vector<stats::TenantSetup> tenant_setups;
   if (!SetUpEngine(config, engine.EngineForSetup(),
-                   clock_mode == ClockMode::kWall ? clock.NowMs() : 0)) {
+                   clock_mode == ClockMode::kWall ? clock.NowMs() : 0, tenant_setups)) {
     return 1;
   }
 
@@ -281,6 +285,8 @@ int Run(const config::Config& config, const RunOptions& options) {
   }
   std::unique_ptr<storage::Journal> journal = std::move(*opened_journal);
   storage::JournalWriter writer(*journal);
+  writer.SetRetention(static_cast<std::int64_t>(config.storage.retention_days * 86'400'000.0),
+                      static_cast<int>(config.storage.keep_snapshots));
   Pipeline pipeline(engine, writer, clock, clock_mode);
 
   config::AuthConfig auth_config = config.auth;
@@ -331,6 +337,11 @@ int Run(const config::Config& config, const RunOptions& options) {
       &bayeux_server);
   api::NotificationsApi notifications(
       bayeux_server, [&auth](const HttpRequest& r) { return auth.Authenticate(r); });
+  if (journal_options.path != ":memory:") {
+    // Snapshots only make sense next to a journal that survives the process.
+    pipeline.SetSnapshots(&statistics, SnapshotPolicy{config.storage.snapshot_interval_s * 1000LL,
+                                                      config.storage.snapshot_every_events});
+  }
   bayeux_server.SetSessionClosed(
       [&statistics](const bayeux::SessionInfo& s) { statistics.SessionClosed(s); });
   bayeux_server.SetSessionResumed(
@@ -548,6 +559,23 @@ int Run(const config::Config& config, const RunOptions& options) {
                              [&writer] { return static_cast<double>(writer.Stats().commits); });
   metrics.AddCounterFunction("tally_journal_records_total", "Journal records committed",
                              [&writer] { return static_cast<double>(writer.Stats().records); });
+  metrics.AddCounterFunction("tally_snapshots_total", "Engine snapshots taken", [&pipeline] {
+    return static_cast<double>(pipeline.Snapshots().taken);
+  });
+  metrics.AddGauge("tally_snapshot_last_seq", "Journal seq covered by the last snapshot taken",
+                   [&pipeline] { return static_cast<double>(pipeline.Snapshots().last_seq); });
+  metrics.AddGauge("tally_snapshot_last_bytes", "Size of the last snapshot",
+                   [&pipeline] { return static_cast<double>(pipeline.Snapshots().last_bytes); });
+  metrics.AddGauge("tally_snapshot_last_pause_seconds",
+                   "How long the engine paused to serialize the last snapshot",
+                   [&pipeline] { return pipeline.Snapshots().last_pause_ms / 1000.0; });
+  metrics.AddGauge(
+      "tally_recovery_snapshot_seq",
+      "The snapshot recovery started from (0: the whole journal was replayed)",
+      [&pipeline] { return static_cast<double>(pipeline.Snapshots().recovered_from_seq); });
+  metrics.AddCounterFunction(
+      "tally_journal_pruned_records_total", "Journal records deleted by retention",
+      [&writer] { return static_cast<double>(writer.Stats().pruned_records); });
   metrics.AddGauge("tally_build_info", "Build information", [] { return 1.0; },
                    {{"version", kVersion}});
 
@@ -593,8 +621,9 @@ int Run(const config::Config& config, const RunOptions& options) {
   // Recovery runs while the server listens: /readyz answers 503 and the APIs answer 503 until
   // the journal is replayed.
   std::atomic<bool> recovery_failed{false};
+  std::atomic<bool> ready_once{false};
   std::thread recovery([&] {
-    if (auto r = pipeline.Recover(*journal, statistics); !r) {
+    if (auto r = pipeline.Recover(*journal, statistics, tenant_setups); !r) {
       TALLY_LOG_ERROR("recovery failed: {}", r.error().message);
       recovery_failed.store(true);
       ::kill(::getpid(), SIGTERM);
@@ -604,6 +633,7 @@ int Run(const config::Config& config, const RunOptions& options) {
     writer.Start();
     pipeline.SetReady(true);
     ready.store(true);
+    ready_once.store(true);
     TALLY_LOG_INFO("ready");
     if (simulator) simulator->Start();
   });
@@ -619,6 +649,10 @@ int Run(const config::Config& config, const RunOptions& options) {
       bayeux_server.Sweep();
       if (++sweeps % 5 == 0) {
         pipeline.CheckHeartbeats(tenant_list, config.ingest.heartbeat_timeout_ms);
+        // A snapshot when the interval has passed (the record count is checked as they apply).
+        if (ready.load()) {
+          engine.Post([&pipeline](stats::Engine& e) { pipeline.MaybeSnapshot(e, false); });
+        }
       }
       sweep();
     });
@@ -653,6 +687,15 @@ int Run(const config::Config& config, const RunOptions& options) {
   recovery.join();
   if (simulator) simulator->Stop();  // ends the simulated day; journaled before we go on
   pipeline.SetReady(false);
+  if (!recovery_failed.load() && ready_once.load() && config.storage.snapshot_on_shutdown) {
+    // A last snapshot, so the next start replays (almost) nothing.
+    std::promise<void> taken;
+    engine.Post([&](stats::Engine& e) {
+      pipeline.MaybeSnapshot(e, true);
+      taken.set_value();
+    });
+    taken.get_future().wait();
+  }
   writer.Stop();
   engine.Stop();
   TALLY_LOG_INFO("tally stopped");

@@ -52,6 +52,10 @@ int JournalStatsTool(const std::string& db) {
                  {"batches", s->batches},
                  {"damaged", s->damaged},
                  {"file_bytes", s->file_bytes},
+                 {"pruned_through", s->pruned_through},
+                 {"snapshots", s->snapshots},
+                 {"newest_snapshot_seq", s->newest_snapshot_seq},
+                 {"snapshot_bytes", s->snapshot_bytes},
                  {"format", storage::kFormatVersion}};
   std::printf("%s\n", json::serialize(o).c_str());
   return 0;

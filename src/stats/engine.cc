@@ -10,6 +10,7 @@
 #include <queue>
 #include <unordered_map>
 
+#include <date/tz.h>
 #include <boost/container/small_vector.hpp>
 
 #include "stats/definition.h"
@@ -197,6 +198,7 @@ struct Engine::Impl {
     std::uint64_t handle = 0;
     Instance* inst = nullptr;
     std::unique_ptr<Instance> owned;  // ad-hoc statistics
+    KeyValues source;                 // ad-hoc: the definition as given (snapshots re-parse it)
     NotificationMode mode = NotificationMode::kImmediate;
     std::int64_t frequency_ms = 10'000;
     double insensitivity = 0;
@@ -223,6 +225,12 @@ struct Engine::Impl {
   std::uint64_t next_handle = 1;
   std::uint64_t next_seq = 0;
   EngineCounters counters;
+
+  // Snapshots (definitions at the end of this file).
+  void Save(BinaryWriter& w) const;
+  Result<void> Load(BinaryReader& r, std::vector<std::string>& notes);
+  Result<void> Populate(Tenant& T, const TenantSetup& setup, TimeMs t, bool merge,
+                        std::vector<std::string>& notes);
 
   // ---------------------------------------------------------------- objects
 
@@ -269,7 +277,9 @@ struct Engine::Impl {
     }
   }
 
-  void Register(Instance& inst, TimeMs t) {
+  // `replay`: feed the current state of the objects into the new statistic (false when its
+  // state comes from a snapshot).
+  void Register(Instance& inst, TimeMs t, bool replay = true) {
     const Definition& def = inst.stat.Def();
     const bool actions = def.subject == Subject::kDNAction;
     inst.bits = actions ? def.main.actions : def.main.statuses;
@@ -286,7 +296,7 @@ struct Engine::Impl {
         if (inst.Has(b)) l.by_bit[b].push_back(&inst);
       }
     }
-    Replay(inst, t);
+    if (replay) Replay(inst, t);
   }
 
   void Unregister(Instance& inst) {
@@ -1550,26 +1560,64 @@ Result<void> Engine::AddTenant(const TenantSetup& setup, TimeMs now) {
   I.tenant_by_name[setup.name] = &T;
   I.ParseCatalogFor(T);
   I.InstantiateCatalog(T, T.node, now);
+  std::vector<std::string> notes;
+  return I.Populate(T, setup, now, false, notes);
+}
 
-  for (const auto& id : setup.agents) I.GetOrCreateAgent(T, id, now);
+Result<std::vector<std::string>> Engine::MergeTenant(const TenantSetup& setup, TimeMs now) {
+  auto& I = *impl_;
+  auto it = I.tenant_by_name.find(setup.name);
+  if (it == I.tenant_by_name.end()) {
+    auto added = AddTenant(setup, now);
+    if (!added) return added.error();
+    return std::vector<std::string>{};
+  }
+  Impl::Tenant& T = *it->second;
+  std::vector<std::string> notes;
+  const std::string had = T.zone != nullptr ? std::string(T.zone->name()) : "";
+  if (had != setup.time_zone) {
+    notes.push_back("tenant '" + setup.name + "': time zone '" + setup.time_zone +
+                    "' differs from the snapshot's '" + had +
+                    "'; the statistics keep the snapshot's zone");
+  }
+  now = std::max(now, I.now);
+  I.now = now;
+  auto r = I.Populate(T, setup, now, true, notes);
+  if (!r) return r.error();
+  return notes;
+}
+
+bool Engine::HasTenant(std::string_view name) const {
+  return impl_->tenant_by_name.count(std::string(name)) != 0;
+}
+
+Result<void> Engine::Impl::Populate(Tenant& T, const TenantSetup& setup, TimeMs t, bool merge,
+                                    std::vector<std::string>& notes) {
+  auto& I = *this;
+  for (const auto& id : setup.agents) I.GetOrCreateAgent(T, id, t);
   for (const auto& p : setup.places) {
-    auto& place = I.GetOrCreatePlace(T, p.id, now);
+    auto& place = I.GetOrCreatePlace(T, p.id, t);
     for (const auto& dn : p.dns) {
       auto [number, sw] = Impl::SplitDn(dn);
-      auto& d = I.GetOrCreateDn(T, number, sw, now);
+      auto& d = I.GetOrCreateDn(T, number, sw, t);
       if (d.place >= 0 && d.place != place.node.index) {
+        if (merge) {
+          notes.push_back("DN '" + dn + "' moved to place '" + p.id +
+                          "' in the configuration; it stays at its previous place");
+          continue;
+        }
         return Error{Errc::kInvalidArgument, "DN '" + dn + "' belongs to two places"};
       }
-      I.AssignPlace(T, d, place, now);
+      I.AssignPlace(T, d, place, t);
     }
   }
   for (const auto& q : setup.queues) {
     auto [number, sw] = Impl::SplitDn(q);
-    I.GetOrCreateQueue(T, number, sw, ObjectType::kQueue, now);
+    I.GetOrCreateQueue(T, number, sw, ObjectType::kQueue, t);
   }
   for (const auto& q : setup.routing_points) {
     auto [number, sw] = Impl::SplitDn(q);
-    I.GetOrCreateQueue(T, number, sw, ObjectType::kRoutePoint, now);
+    I.GetOrCreateQueue(T, number, sw, ObjectType::kRoutePoint, t);
   }
   for (const auto& g : setup.groups) {
     if (g.type != ObjectType::kGroupAgents && g.type != ObjectType::kGroupPlaces &&
@@ -1577,18 +1625,31 @@ Result<void> Engine::AddTenant(const TenantSetup& setup, TimeMs now) {
       return Error{Errc::kInvalidArgument,
                    "group '" + g.name + "': type must be GroupAgents, GroupPlaces or GroupQueues"};
     }
-    auto& group = I.GetOrCreateGroup(T, g.type, g.name, now);
+    const bool existed = T.group_by_name.count({static_cast<int>(g.type), g.name}) != 0 && merge;
+    auto& group = I.GetOrCreateGroup(T, g.type, g.name, t);
+    auto member_of = [&](int index) {
+      return std::find(group.members.begin(), group.members.end(), index) != group.members.end();
+    };
     for (const auto& m : g.members) {
       if (g.type == ObjectType::kGroupAgents) {
-        auto& a = I.GetOrCreateAgent(T, m, now);
-        if (std::find(group.members.begin(), group.members.end(), a.node.index) !=
-            group.members.end())
+        auto& a = I.GetOrCreateAgent(T, m, t);
+        if (member_of(a.node.index)) continue;
+        if (existed) {
+          notes.push_back("group '" + g.name + "': new member '" + m +
+                          "' is not added to a group restored from a snapshot");
           continue;
+        }
         group.members.push_back(a.node.index);
         a.groups.push_back(group.node.index);
         ++group.counts[static_cast<int>(a.status)];
       } else if (g.type == ObjectType::kGroupPlaces) {
-        auto& p = I.GetOrCreatePlace(T, m, now);
+        auto& p = I.GetOrCreatePlace(T, m, t);
+        if (member_of(p.node.index)) continue;
+        if (existed) {
+          notes.push_back("group '" + g.name + "': new member '" + m +
+                          "' is not added to a group restored from a snapshot");
+          continue;
+        }
         group.members.push_back(p.node.index);
         p.groups.push_back(group.node.index);
         ++group.counts[static_cast<int>(p.status)];
@@ -1596,12 +1657,18 @@ Result<void> Engine::AddTenant(const TenantSetup& setup, TimeMs now) {
         auto [number, sw] = Impl::SplitDn(m);
         const int* qi = Impl::FindByNumber(T.queue_by_key, T.queue_keys_by_number, m);
         Impl::Queue& q = qi != nullptr ? *T.queues[*qi]
-                                       : I.GetOrCreateQueue(T, number, sw, ObjectType::kQueue, now);
+                                       : I.GetOrCreateQueue(T, number, sw, ObjectType::kQueue, t);
+        if (member_of(q.node.index)) continue;
+        if (existed) {
+          notes.push_back("group '" + g.name + "': new member '" + m +
+                          "' is not added to a group restored from a snapshot");
+          continue;
+        }
         group.members.push_back(q.node.index);
         q.groups.push_back(group.node.index);
       }
     }
-    if (group.node.catalog.empty()) I.InstantiateCatalog(T, group.node, now);
+    if (group.node.catalog.empty()) I.InstantiateCatalog(T, group.node, t);
   }
   return {};
 }
@@ -1738,7 +1805,9 @@ Result<Engine::Opened> Engine::OpenDefinition(std::string_view tenant, const Key
   auto inst = std::make_unique<Impl::Instance>(shared, I.now, *T, *node);
   Impl::Instance* raw = inst.get();
   I.Register(*raw, I.now);
-  return I.Subscribe(raw, std::move(inst), *shared);
+  auto opened = I.Subscribe(raw, std::move(inst), *shared);
+  if (opened) I.subs.at(opened->handle)->source = definition;
+  return opened;
 }
 
 void Engine::Close(std::uint64_t handle) {
@@ -1785,6 +1854,708 @@ size_t Engine::ApproxStatisticBytes() const {
     for (const auto& x : T->queues) node_bytes(x->node);
   }
   return bytes;
+}
+
+// ---------------------------------------------------------------- snapshots
+//
+// The whole engine state as bytes: the catalog it was built with, every tenant's objects with
+// their ongoing actions and statuses, every statistic's accumulator, the subscribers with their
+// notification state, and the timers. Object indices are kept, so the unit keys inside the
+// accumulators stay valid. Layout: docs/on_disk_format.md#snapshots.
+
+namespace {
+
+// Attributes are shared between actions and statuses: written once, then referenced.
+class AttrsWriter {
+ public:
+  void Put(BinaryWriter& w, const AttributesPtr& a) {
+    if (!a) return w.U64(0);
+    auto [it, fresh] = index_.try_emplace(a.get(), index_.size());
+    if (!fresh) {
+      w.U64(2);
+      return w.U64(it->second);
+    }
+    w.U64(1);
+    w.Str(a->media_type);
+    w.U64(static_cast<std::uint64_t>(a->call_type));
+    w.Str(a->this_queue);
+    w.Str(a->ani);
+    w.Str(a->dnis);
+    PutKv(w, a->reasons);
+    PutKv(w, a->user_data);
+  }
+  static void PutKv(BinaryWriter& w, const KeyValues& kv) {
+    w.U64(kv.size());
+    for (const auto& [k, v] : kv) {
+      w.Str(k);
+      w.Str(v);
+    }
+  }
+
+ private:
+  std::unordered_map<const Attributes*, std::uint64_t> index_;
+};
+
+class AttrsReader {
+ public:
+  AttributesPtr Get(BinaryReader& r) {
+    switch (r.U64()) {
+      case 0: return nullptr;
+      case 2: {
+        const std::uint64_t i = r.U64();
+        if (i >= seen_.size()) {
+          r.Fail();
+          return nullptr;
+        }
+        return seen_[i];
+      }
+      case 1: {
+        auto a = std::make_shared<Attributes>();
+        a->media_type = r.Str();
+        const std::uint64_t type = r.U64();
+        if (type > static_cast<std::uint64_t>(CallType::kConsult)) r.Fail();
+        a->call_type = static_cast<CallType>(type);
+        a->this_queue = r.Str();
+        a->ani = r.Str();
+        a->dnis = r.Str();
+        a->reasons = GetKv(r);
+        a->user_data = GetKv(r);
+        seen_.push_back(a);
+        return a;
+      }
+      default: r.Fail(); return nullptr;
+    }
+  }
+  static KeyValues GetKv(BinaryReader& r) {
+    KeyValues kv(r.Count(2));
+    for (auto& [k, v] : kv) {
+      k = r.Str();
+      v = r.Str();
+    }
+    return kv;
+  }
+
+ private:
+  std::vector<AttributesPtr> seen_;
+};
+
+void PutInts(BinaryWriter& w, const std::vector<int>& v) {
+  w.U64(v.size());
+  for (int i : v) w.I64(i);
+}
+
+std::vector<int> GetInts(BinaryReader& r) {
+  std::vector<int> v(r.Count());
+  for (int& i : v) i = static_cast<int>(r.I64());
+  return v;
+}
+
+template <typename E>
+E GetEnum(BinaryReader& r, std::uint64_t max) {
+  const std::uint64_t v = r.U64();
+  if (v > max) r.Fail();
+  return static_cast<E>(v > max ? 0 : v);
+}
+
+Status GetStatus(BinaryReader& r) {
+  const auto s = GetEnum<Status>(r, static_cast<std::uint64_t>(Status::kLoggedOut));
+  return s;
+}
+
+enum class NodeKind : std::uint8_t { kTenant, kDn, kAgent, kPlace, kGroup, kQueue };
+
+}  // namespace
+
+void Engine::Impl::Save(BinaryWriter& w) const {
+  AttrsWriter attrs;
+  w.U64(catalog.size());
+  for (const CatalogEntry& e : catalog) {
+    w.Str(e.name);
+    AttrsWriter::PutKv(w, e.fields);
+  }
+  w.I64(now);
+  w.U64(next_handle);
+  w.U64(next_seq);
+  w.U64(counters.events_applied);
+  w.U64(counters.events_ignored);
+  w.U64(counters.notifications);
+
+  auto put_node = [&](const Node& n) {
+    size_t present = 0;
+    for (const auto& inst : n.catalog) present += inst ? 1 : 0;
+    w.U64(present);
+    for (size_t i = 0; i < n.catalog.size(); ++i) {
+      const Instance* inst = n.catalog[i].get();
+      if (inst == nullptr) continue;
+      w.U64(i);
+      BinaryWriter stat;
+      inst->stat.Save(stat);
+      w.Bytes(stat.Data());
+      w.U64(inst->subs.size());
+      for (std::uint64_t h : inst->subs) w.U64(h);
+    }
+  };
+  auto put_action = [&](const ActionRec& a) {
+    w.U64(a.key);
+    w.U64(static_cast<std::uint64_t>(a.kind));
+    w.I64(a.start);
+    attrs.Put(w, a.attrs);
+    w.I64(a.agent);
+  };
+  auto put_opt_action = [&](const std::optional<ActionRec>& a) {
+    w.Bool(a.has_value());
+    if (a) put_action(*a);
+  };
+
+  w.U64(tenants.size());
+  for (const auto& tp : tenants) {
+    const Tenant& T = *tp;
+    w.Str(T.name);
+    w.Str(T.zone != nullptr ? std::string(T.zone->name()) : std::string());
+    w.U64(T.next_key);
+    put_node(T.node);
+    w.U64(T.dns.size());
+    for (const auto& dp : T.dns) {
+      const Dn& d = *dp;
+      w.Str(d.number);
+      w.Str(d.switch_id);
+      w.I64(d.place);
+      w.I64(d.agent);
+      w.Bool(d.monitored);
+      w.I64(d.last_event);
+      put_opt_action(d.logged_in);
+      put_opt_action(d.mode);
+      put_opt_action(d.hook);
+      w.U64(d.calls.size());
+      for (const Call& c : d.calls) {
+        w.Str(c.conn);
+        w.U64(static_cast<std::uint64_t>(c.state));
+        w.U64(static_cast<std::uint64_t>(c.type));
+        put_action(c.main);
+        put_opt_action(c.hold);
+        w.I64(c.ring_start);
+        w.I64(c.established);
+        attrs.Put(w, c.attrs);
+      }
+      w.U64(static_cast<std::uint64_t>(d.status));
+      w.I64(d.status_start);
+      attrs.Put(w, d.status_attrs);
+      put_node(d.node);
+    }
+    auto put_member = [&](const auto& m) {
+      w.Str(m.node.id);
+      PutInts(w, m.dns);
+      PutInts(w, m.groups);
+      w.U64(static_cast<std::uint64_t>(m.status));
+      w.I64(m.status_start);
+      attrs.Put(w, m.status_attrs);
+      put_node(m.node);
+    };
+    w.U64(T.agents.size());
+    for (const auto& a : T.agents) put_member(*a);
+    w.U64(T.places.size());
+    for (const auto& p : T.places) put_member(*p);
+    w.U64(T.groups.size());
+    for (const auto& gp : T.groups) {
+      const Group& g = *gp;
+      w.U64(static_cast<std::uint64_t>(g.node.type));
+      w.Str(g.node.id);
+      PutInts(w, g.members);
+      for (int c : g.counts) w.I64(c);
+      w.U64(static_cast<std::uint64_t>(g.status));
+      w.I64(g.status_start);
+      put_node(g.node);
+    }
+    w.U64(T.queues.size());
+    for (const auto& qp : T.queues) {
+      const Queue& q = *qp;
+      w.U64(static_cast<std::uint64_t>(q.node.type));
+      w.Str(q.number);
+      w.Str(q.switch_id);
+      PutInts(w, q.groups);
+      w.Bool(q.monitored);
+      w.I64(q.last_event);
+      // Sorted, so equal states give equal bytes.
+      std::vector<const std::pair<const std::string, ActionRec>*> waiting;
+      for (const auto& kv : q.waiting) waiting.push_back(&kv);
+      std::sort(waiting.begin(), waiting.end(),
+                [](const auto* a, const auto* b) { return a->first < b->first; });
+      w.U64(waiting.size());
+      for (const auto* kv : waiting) {
+        w.Str(kv->first);
+        put_action(kv->second);
+      }
+      put_node(q.node);
+    }
+    std::map<std::string, const std::vector<int>*> conns;
+    for (const auto& [conn, dns] : T.conn_dns) conns[conn] = &dns;
+    w.U64(conns.size());
+    for (const auto& [conn, dns] : conns) {
+      w.Str(conn);
+      PutInts(w, *dns);
+    }
+    std::map<std::string, PendingAnswer> answers(T.pending_answers.begin(),
+                                                 T.pending_answers.end());
+    w.U64(answers.size());
+    for (const auto& [conn, pa] : answers) {
+      w.Str(conn);
+      w.I64(pa.queue);
+      w.I64(pa.entered);
+    }
+  }
+
+  // Where a subscriber's instance lives.
+  auto locate = [&](const Instance& inst, std::uint64_t& tenant, NodeKind& kind) {
+    for (size_t ti = 0; ti < tenants.size(); ++ti) {
+      if (tenants[ti].get() == inst.tenant) tenant = ti;
+    }
+    switch (inst.node->type) {
+      case ObjectType::kTenant: kind = NodeKind::kTenant; break;
+      case ObjectType::kRegDN: kind = NodeKind::kDn; break;
+      case ObjectType::kAgent: kind = NodeKind::kAgent; break;
+      case ObjectType::kPlace: kind = NodeKind::kPlace; break;
+      case ObjectType::kGroupAgents:
+      case ObjectType::kGroupPlaces:
+      case ObjectType::kGroupQueues: kind = NodeKind::kGroup; break;
+      case ObjectType::kQueue:
+      case ObjectType::kRoutePoint: kind = NodeKind::kQueue; break;
+    }
+  };
+  std::vector<const Subscriber*> ordered;
+  for (const auto& [h, sp] : subs) ordered.push_back(sp.get());
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Subscriber* a, const Subscriber* b) { return a->handle < b->handle; });
+  w.U64(ordered.size());
+  for (const Subscriber* sp : ordered) {
+    const Subscriber& s = *sp;
+    std::uint64_t tenant = 0;
+    NodeKind kind = NodeKind::kTenant;
+    locate(*s.inst, tenant, kind);
+    w.U64(s.handle);
+    w.U64(tenant);
+    w.U64(static_cast<std::uint64_t>(kind));
+    w.I64(s.inst->node->index);
+    w.Bool(s.owned != nullptr);
+    if (s.owned) {
+      AttrsWriter::PutKv(w, s.source);
+      BinaryWriter stat;
+      s.owned->stat.Save(stat);
+      w.Bytes(stat.Data());
+    } else {
+      const auto& cat = s.inst->node->catalog;
+      size_t index = 0;
+      for (size_t i = 0; i < cat.size(); ++i) {
+        if (cat[i].get() == s.inst) index = i;
+      }
+      w.U64(index);
+    }
+    w.U64(static_cast<std::uint64_t>(s.mode));
+    w.I64(s.frequency_ms);
+    w.F64(s.insensitivity);
+    w.Bool(s.sent);
+    w.F64(s.last.number);
+    w.I64(s.last.int_value);
+    w.Str(s.last.string_value);
+    w.I64(s.last.timestamp);
+    w.I64(s.last.interval_length_s);
+  }
+  std::vector<Timer> pending;
+  auto copy = timers;
+  while (!copy.empty()) {
+    pending.push_back(copy.top());
+    copy.pop();
+  }
+  w.U64(pending.size());
+  for (const Timer& t : pending) {
+    w.I64(t.time);
+    w.U64(t.seq);
+    w.U64(t.handle);
+    w.Bool(t.periodic);
+  }
+}
+
+Result<void> Engine::Impl::Load(BinaryReader& r, std::vector<std::string>& notes) {
+  auto bad = [&](const std::string& what) -> Result<void> {
+    return Error{Errc::kInvalidArgument, "engine snapshot: " + what};
+  };
+  // Saved catalog index → index in the current catalog (same name and fields), or -1.
+  std::vector<int> cat_map(r.Count(2), -1);
+  for (size_t i = 0; i < cat_map.size(); ++i) {
+    const std::string name = r.Str();
+    const KeyValues fields = AttrsReader::GetKv(r);
+    for (size_t j = 0; j < catalog.size(); ++j) {
+      if (catalog[j].name != name) continue;
+      if (catalog[j].fields == fields) {
+        cat_map[i] = static_cast<int>(j);
+      } else {
+        notes.push_back("catalog statistic '" + name +
+                        "' changed since the snapshot: it starts accumulating again now");
+      }
+    }
+  }
+  now = r.I64();
+  next_handle = r.U64();
+  next_seq = r.U64();
+  counters = EngineCounters{};
+  counters.events_applied = r.U64();
+  counters.events_ignored = r.U64();
+  counters.notifications = r.U64();
+  if (!r.Ok()) return bad("truncated header");
+
+  AttrsReader attrs;
+  std::uint64_t dropped_stats = 0;
+  auto get_node = [&](Tenant& T, Node& n) -> bool {
+    n.catalog.resize(T.catalog_defs.size());
+    const size_t present = r.Count(3);
+    for (size_t k = 0; k < present; ++k) {
+      const std::uint64_t saved = r.U64();
+      const std::string_view blob = r.Bytes();
+      std::vector<std::uint64_t> handles(r.Count());
+      for (auto& h : handles) h = r.U64();
+      if (!r.Ok() || saved >= cat_map.size()) return false;
+      const int j = cat_map[saved];
+      if (j < 0 || !T.catalog_defs[j] || !AppliesTo(*T.catalog_defs[j], n.type)) {
+        ++dropped_stats;
+        continue;
+      }
+      auto inst = std::make_unique<Instance>(T.catalog_defs[j], now, &T, &n);
+      BinaryReader sr(blob);
+      if (!inst->stat.Load(sr) || !sr.AtEnd()) return false;
+      inst->subs = std::move(handles);
+      n.catalog[j] = std::move(inst);
+      Register(*n.catalog[j], now, false);
+      ++counters.catalog_statistics;
+    }
+    return r.Ok();
+  };
+  auto get_action = [&](ActionRec& a) {
+    a.key = r.U64();
+    a.kind = GetEnum<Action>(r, kActionCount - 1);
+    a.start = r.I64();
+    a.attrs = attrs.Get(r);
+    a.agent = static_cast<int>(r.I64());
+    if (!a.attrs) r.Fail();  // actions always carry attributes
+  };
+  auto get_opt_action = [&](std::optional<ActionRec>& a) {
+    if (!r.Bool()) return;
+    a.emplace();
+    get_action(*a);
+  };
+
+  const size_t n_tenants = r.Count(4);
+  for (size_t ti = 0; ti < n_tenants && r.Ok(); ++ti) {
+    auto tp = std::make_unique<Tenant>();
+    Tenant& T = *tp;
+    T.name = r.Str();
+    const std::string zone = r.Str();
+    if (!zone.empty()) {
+      T.zone = FindZone(zone);
+      if (T.zone == nullptr)
+        return bad("tenant '" + T.name + "': unknown time zone '" + zone + "'");
+    }
+    T.next_key = r.U64();
+    T.node.type = ObjectType::kTenant;
+    T.node.id = T.name;
+    if (tenant_by_name.count(T.name) != 0) return bad("tenant '" + T.name + "' twice");
+    tenant_by_name[T.name] = &T;
+    tenants.push_back(std::move(tp));
+    ParseCatalogFor(T);
+    if (!get_node(T, T.node)) return bad("tenant '" + T.name + "': damaged statistics");
+
+    const size_t n_dns = r.Count(8);
+    for (size_t i = 0; i < n_dns && r.Ok(); ++i) {
+      auto dp = std::make_unique<Dn>();
+      Dn& d = *dp;
+      d.number = r.Str();
+      d.switch_id = r.Str();
+      d.place = static_cast<int>(r.I64());
+      d.agent = static_cast<int>(r.I64());
+      d.monitored = r.Bool();
+      d.last_event = r.I64();
+      get_opt_action(d.logged_in);
+      get_opt_action(d.mode);
+      get_opt_action(d.hook);
+      d.calls.resize(r.Count(8));
+      for (Call& c : d.calls) {
+        c.conn = r.Str();
+        c.state = GetEnum<CallState>(r, static_cast<std::uint64_t>(CallState::kEstablished));
+        c.type = GetEnum<CallType>(r, static_cast<std::uint64_t>(CallType::kConsult));
+        get_action(c.main);
+        get_opt_action(c.hold);
+        c.ring_start = r.I64();
+        c.established = r.I64();
+        c.attrs = attrs.Get(r);
+      }
+      d.status = GetStatus(r);
+      d.status_start = r.I64();
+      d.status_attrs = attrs.Get(r);
+      d.node.type = ObjectType::kRegDN;
+      d.node.id = d.number + "@" + d.switch_id;
+      d.node.index = static_cast<int>(T.dns.size());
+      T.dn_by_key[d.node.id] = d.node.index;
+      T.dn_keys_by_number[d.number].push_back(d.node.id);
+      T.dns.push_back(std::move(dp));
+      ++counters.objects;
+      if (!get_node(T, d.node)) return bad("DN '" + d.node.id + "': damaged statistics");
+    }
+    auto get_member = [&](auto& m, ObjectType type, std::unordered_map<std::string, int>& by_id,
+                          size_t index) -> bool {
+      m.node.type = type;
+      m.node.id = r.Str();
+      m.node.index = static_cast<int>(index);
+      m.dns = GetInts(r);
+      m.groups = GetInts(r);
+      m.status = GetStatus(r);
+      m.status_start = r.I64();
+      m.status_attrs = attrs.Get(r);
+      by_id[m.node.id] = m.node.index;
+      ++counters.objects;
+      return get_node(T, m.node);
+    };
+    const size_t n_agents = r.Count(6);
+    for (size_t i = 0; i < n_agents && r.Ok(); ++i) {
+      T.agents.push_back(std::make_unique<Agent>());
+      if (!get_member(*T.agents.back(), ObjectType::kAgent, T.agent_by_id, i)) {
+        return bad("agent " + std::to_string(i) + ": damaged statistics");
+      }
+    }
+    const size_t n_places = r.Count(6);
+    for (size_t i = 0; i < n_places && r.Ok(); ++i) {
+      T.places.push_back(std::make_unique<Place>());
+      if (!get_member(*T.places.back(), ObjectType::kPlace, T.place_by_id, i)) {
+        return bad("place " + std::to_string(i) + ": damaged statistics");
+      }
+    }
+    const size_t n_groups = r.Count(28);
+    for (size_t i = 0; i < n_groups && r.Ok(); ++i) {
+      auto gp = std::make_unique<Group>();
+      Group& g = *gp;
+      g.node.type = GetEnum<ObjectType>(r, static_cast<std::uint64_t>(ObjectType::kTenant));
+      g.node.id = r.Str();
+      g.node.index = static_cast<int>(i);
+      g.members = GetInts(r);
+      for (int& c : g.counts) c = static_cast<int>(r.I64());
+      g.status = GetStatus(r);
+      g.status_start = r.I64();
+      T.group_by_name[{static_cast<int>(g.node.type), g.node.id}] = g.node.index;
+      T.groups.push_back(std::move(gp));
+      ++counters.objects;
+      if (!get_node(T, g.node)) return bad("group '" + g.node.id + "': damaged statistics");
+    }
+    const size_t n_queues = r.Count(7);
+    for (size_t i = 0; i < n_queues && r.Ok(); ++i) {
+      auto qp = std::make_unique<Queue>();
+      Queue& q = *qp;
+      q.node.type = GetEnum<ObjectType>(r, static_cast<std::uint64_t>(ObjectType::kTenant));
+      q.number = r.Str();
+      q.switch_id = r.Str();
+      q.node.id = q.number + "@" + q.switch_id;
+      q.node.index = static_cast<int>(i);
+      q.groups = GetInts(r);
+      q.monitored = r.Bool();
+      q.last_event = r.I64();
+      const size_t waiting = r.Count(5);
+      for (size_t k = 0; k < waiting && r.Ok(); ++k) {
+        std::string conn = r.Str();
+        get_action(q.waiting[conn]);
+      }
+      T.queue_by_key[q.node.id] = q.node.index;
+      T.queue_keys_by_number[q.number].push_back(q.node.id);
+      T.queues.push_back(std::move(qp));
+      ++counters.objects;
+      if (!get_node(T, q.node)) return bad("queue '" + q.node.id + "': damaged statistics");
+    }
+    const size_t n_conns = r.Count(2);
+    for (size_t i = 0; i < n_conns && r.Ok(); ++i) {
+      std::string conn = r.Str();
+      T.conn_dns[conn] = GetInts(r);
+    }
+    const size_t n_answers = r.Count(3);
+    for (size_t i = 0; i < n_answers && r.Ok(); ++i) {
+      std::string conn = r.Str();
+      PendingAnswer pa;
+      pa.queue = static_cast<int>(r.I64());
+      pa.entered = r.I64();
+      T.pending_answers[conn] = pa;
+    }
+    if (!r.Ok()) return bad("tenant '" + T.name + "': truncated");
+    // Cross references must point inside the tenant.
+    auto in = [](int i, size_t n) { return i >= -1 && i < static_cast<int>(n); };
+    auto all_in = [](const std::vector<int>& v, size_t n) {
+      return std::all_of(v.begin(), v.end(),
+                         [n](int i) { return i >= 0 && i < static_cast<int>(n); });
+    };
+    for (const auto& d : T.dns) {
+      if (!in(d->place, T.places.size()) || !in(d->agent, T.agents.size())) {
+        return bad("DN '" + d->node.id + "': bad references");
+      }
+    }
+    for (const auto& a : T.agents) {
+      if (!all_in(a->dns, T.dns.size()) || !all_in(a->groups, T.groups.size())) {
+        return bad("agent '" + a->node.id + "': bad references");
+      }
+    }
+    for (const auto& p : T.places) {
+      if (!all_in(p->dns, T.dns.size()) || !all_in(p->groups, T.groups.size())) {
+        return bad("place '" + p->node.id + "': bad references");
+      }
+    }
+    for (const auto& g : T.groups) {
+      const size_t n = g->node.type == ObjectType::kGroupAgents   ? T.agents.size()
+                       : g->node.type == ObjectType::kGroupPlaces ? T.places.size()
+                                                                  : T.queues.size();
+      if (!all_in(g->members, n)) return bad("group '" + g->node.id + "': bad references");
+    }
+    for (const auto& q : T.queues) {
+      if (!all_in(q->groups, T.groups.size())) return bad("queue '" + q->node.id + "': bad refs");
+    }
+    for (const auto& [conn, dns] : T.conn_dns) {
+      if (!all_in(dns, T.dns.size())) return bad("call '" + conn + "': bad references");
+    }
+    for (const auto& [conn, pa] : T.pending_answers) {
+      if (!in(pa.queue, T.queues.size())) return bad("call '" + conn + "': bad references");
+    }
+  }
+  if (!r.Ok()) return bad("truncated objects");
+
+  auto find_node = [&](Tenant& T, NodeKind kind, std::int64_t i) -> Node* {
+    auto at = [&](auto& v) -> Node* {
+      return i >= 0 && i < static_cast<std::int64_t>(v.size()) ? &v[i]->node : nullptr;
+    };
+    switch (kind) {
+      case NodeKind::kTenant: return &T.node;
+      case NodeKind::kDn: return at(T.dns);
+      case NodeKind::kAgent: return at(T.agents);
+      case NodeKind::kPlace: return at(T.places);
+      case NodeKind::kGroup: return at(T.groups);
+      case NodeKind::kQueue: return at(T.queues);
+    }
+    return nullptr;
+  };
+  std::uint64_t dropped_subs = 0;
+  const size_t n_subs = r.Count(8);
+  for (size_t i = 0; i < n_subs && r.Ok(); ++i) {
+    auto s = std::make_unique<Subscriber>();
+    s->handle = r.U64();
+    const std::uint64_t ti = r.U64();
+    const auto kind = GetEnum<NodeKind>(r, static_cast<std::uint64_t>(NodeKind::kQueue));
+    const std::int64_t ni = r.I64();
+    const bool owned = r.Bool();
+    if (!r.Ok() || ti >= tenants.size()) return bad("subscriber: bad tenant");
+    Tenant& T = *tenants[ti];
+    Node* node = find_node(T, kind, ni);
+    if (node == nullptr) return bad("subscriber " + std::to_string(s->handle) + ": bad object");
+    if (owned) {
+      s->source = AttrsReader::GetKv(r);
+      const std::string_view blob = r.Bytes();
+      auto def = ParseDefinition(s->source, T.zone);
+      if (!def || !CheckApplicable(*def, node->type)) {
+        return bad("subscriber " + std::to_string(s->handle) + ": definition no longer valid");
+      }
+      auto shared = std::make_shared<const Definition>(std::move(*def));
+      s->owned = std::make_unique<Instance>(shared, now, &T, node);
+      BinaryReader sr(blob);
+      if (!s->owned->stat.Load(sr) || !sr.AtEnd()) {
+        return bad("subscriber " + std::to_string(s->handle) + ": damaged statistic");
+      }
+      s->owned->subs.push_back(s->handle);
+      s->inst = s->owned.get();
+      Register(*s->owned, now, false);
+    } else {
+      const std::uint64_t saved = r.U64();
+      const int j = saved < cat_map.size() ? cat_map[saved] : -1;
+      s->inst = j >= 0 && static_cast<size_t>(j) < node->catalog.size() ? node->catalog[j].get()
+                                                                        : nullptr;
+    }
+    s->mode =
+        GetEnum<NotificationMode>(r, static_cast<std::uint64_t>(NotificationMode::kNoNotification));
+    s->frequency_ms = r.I64();
+    s->insensitivity = r.F64();
+    s->sent = r.Bool();
+    s->last.number = r.F64();
+    s->last.int_value = r.I64();
+    s->last.string_value = r.Str();
+    s->last.timestamp = r.I64();
+    s->last.interval_length_s = r.I64();
+    if (s->inst == nullptr) {
+      ++dropped_subs;  // its catalog statistic changed or is gone
+      continue;
+    }
+    ++counters.open_statistics;
+    const std::uint64_t h = s->handle;
+    if (!subs.emplace(h, std::move(s)).second) return bad("subscriber handle twice");
+  }
+  const size_t n_timers = r.Count(4);
+  for (size_t i = 0; i < n_timers && r.Ok(); ++i) {
+    Timer t{};
+    t.time = r.I64();
+    t.seq = r.U64();
+    t.handle = r.U64();
+    t.periodic = r.Bool();
+    timers.push(t);
+  }
+  if (!r.Ok() || !r.AtEnd()) return bad("truncated or trailing bytes");
+
+  // Every handle an instance lists has its subscriber (or the subscriber was dropped).
+  auto check_subs = [&](Node& n) {
+    for (auto& inst : n.catalog) {
+      if (!inst) continue;
+      auto& list = inst->subs;
+      list.erase(std::remove_if(list.begin(), list.end(),
+                                [&](std::uint64_t h) { return subs.count(h) == 0; }),
+                 list.end());
+    }
+  };
+  for (auto& T : tenants) {
+    check_subs(T->node);
+    for (auto& x : T->dns) check_subs(x->node);
+    for (auto& x : T->agents) check_subs(x->node);
+    for (auto& x : T->places) check_subs(x->node);
+    for (auto& x : T->groups) check_subs(x->node);
+    for (auto& x : T->queues) check_subs(x->node);
+  }
+  // Catalog statistics the snapshot did not have (new or changed in the catalog) start now.
+  for (auto& tp : tenants) {
+    Tenant& T = *tp;
+    auto fill = [&](Node& n) {
+      for (size_t j = 0; j < T.catalog_defs.size(); ++j) {
+        const auto& def = T.catalog_defs[j];
+        if (n.catalog[j] || !def || !AppliesTo(*def, n.type)) continue;
+        n.catalog[j] = std::make_unique<Instance>(def, now, &T, &n);
+        Register(*n.catalog[j], now);
+        ++counters.catalog_statistics;
+      }
+    };
+    fill(T.node);
+    for (auto& x : T.dns) fill(x->node);
+    for (auto& x : T.agents) fill(x->node);
+    for (auto& x : T.places) fill(x->node);
+    for (auto& x : T.groups) fill(x->node);
+    for (auto& x : T.queues) fill(x->node);
+  }
+  if (dropped_stats > 0 || dropped_subs > 0) {
+    notes.push_back(std::to_string(dropped_stats) +
+                    " saved catalog statistics are no longer in the catalog; " +
+                    std::to_string(dropped_subs) + " subscribed statistics were closed");
+  }
+  return {};
+}
+
+std::string Engine::Save() const {
+  BinaryWriter w;
+  impl_->Save(w);
+  return w.Take();
+}
+
+Result<std::vector<std::string>> Engine::Load(std::string_view data) {
+  auto fresh = std::make_unique<Impl>();
+  fresh->catalog = impl_->catalog;
+  BinaryReader r(data);
+  std::vector<std::string> notes;
+  auto loaded = fresh->Load(r, notes);
+  if (!loaded) return loaded.error();
+  impl_ = std::move(fresh);
+  return notes;
 }
 
 }  // namespace tally::stats

@@ -77,6 +77,20 @@ class Engine {
   // Validates and installs the catalog; call before adding tenants. Errors name the statistic.
   [[nodiscard]] Result<void> SetCatalog(const std::vector<CatalogEntry>& entries);
   [[nodiscard]] Result<void> AddTenant(const TenantSetup& setup, TimeMs now);
+  // After Load(): adds what the configuration has and the restored tenant lacks (agents, places,
+  // DNs, queues, routing points, groups), or the whole tenant. Returns notes on what it could not
+  // apply to restored state (a changed time zone, new members of an existing group).
+  [[nodiscard]] Result<std::vector<std::string>> MergeTenant(const TenantSetup& setup, TimeMs now);
+  [[nodiscard]] bool HasTenant(std::string_view name) const;
+
+  // Snapshots: Save() is the whole state (objects, ongoing actions, statuses, every statistic's
+  // accumulator, subscribers with their notification state, timers) as bytes. Load() replaces
+  // the state with a snapshot, after SetCatalog(): catalog statistics are matched by name and
+  // fields (a changed or new one starts accumulating at the snapshot's time; subscribers of a
+  // vanished one are closed), handles are kept. All or nothing: on error the engine is
+  // unchanged. Returns notes on what changed against the current catalog.
+  [[nodiscard]] std::string Save() const;
+  [[nodiscard]] Result<std::vector<std::string>> Load(std::string_view data);
 
   // Applies one event at its time (clamped to the engine's time). Notifications due until then
   // and caused by the event are appended to `out`. Errors: kOutOfOrder (older than the last event

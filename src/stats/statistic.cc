@@ -86,6 +86,11 @@ std::optional<TimeMs> StartMap::Min() const {
   return best;
 }
 
+std::vector<std::pair<std::uint64_t, TimeMs>> StartMap::Items() const {
+  if (big_) return {big_->begin(), big_->end()};
+  return small_;
+}
+
 void IntervalAgg::Add(const IntervalAgg& o) {
   n_started += o.n_started;
   n_closed += o.n_closed;
@@ -592,6 +597,133 @@ size_t Statistic::ApproxBytes() const {
     if (s->cur_starts) bytes += sizeof(std::multiset<TimeMs>) + s->cur_starts->size() * 40;
   }
   return bytes;
+}
+
+// ---------------------------------------------------------------- snapshots
+
+namespace {
+
+void SaveAgg(const IntervalAgg& a, BinaryWriter& w) {
+  for (std::int64_t v : {a.n_started, a.n_closed, a.closed_time, a.adj_time, a.max_dur, a.min_dur,
+                         a.n_range, a.range_time, a.max_current, a.min_current}) {
+    w.I64(v);
+  }
+  w.F64(a.current_integral_x2);
+  w.F64(a.count_integral);
+}
+
+void LoadAgg(IntervalAgg& a, BinaryReader& r) {
+  for (std::int64_t* v : {&a.n_started, &a.n_closed, &a.closed_time, &a.adj_time, &a.max_dur,
+                          &a.min_dur, &a.n_range, &a.range_time, &a.max_current, &a.min_current}) {
+    *v = r.I64();
+  }
+  a.current_integral_x2 = r.F64();
+  a.count_integral = r.F64();
+}
+
+}  // namespace
+
+void Statistic::SaveSide(const Side& s, BinaryWriter& w) {
+  w.I64(s.n_cur);
+  w.I64(s.sum_cur);
+  w.Bool(s.cur_starts != nullptr);
+  if (s.cur_starts) {
+    w.U64(s.cur_starts->size());
+    for (TimeMs t : *s.cur_starts) w.I64(t);
+  }
+  w.I64(s.integral_t);
+  const auto open = s.open_starts.Items();
+  w.U64(open.size());
+  for (const auto& [key, start] : open) {
+    w.U64(key);
+    w.I64(start);
+  }
+  w.I64(s.n_open);
+  w.I64(s.eff_sum);
+  w.U64(s.buckets.size());
+  for (const IntervalAgg& a : s.buckets) SaveAgg(a, w);
+  w.U64(s.head);
+  w.U64(s.pending.size());
+  for (const auto& p : s.pending) {
+    w.U64(p.unit);
+    w.I64(p.start);
+    w.I64(p.end);
+  }
+  w.U64(s.selected.size());
+  for (const SelectedItem& i : s.selected) {
+    w.I64(i.duration_ms);
+    w.Bool(i.in_range);
+  }
+  w.U64(s.selected_next);
+  w.I64(s.selected_count);
+}
+
+bool Statistic::LoadSide(Side& s, BinaryReader& r) {
+  s.n_cur = r.I64();
+  s.sum_cur = r.I64();
+  if (r.Bool() != (s.cur_starts != nullptr)) return false;
+  if (s.cur_starts) {
+    s.cur_starts->clear();
+    const size_t n = r.Count();
+    for (size_t i = 0; i < n; ++i) s.cur_starts->insert(r.I64());
+  }
+  s.integral_t = r.I64();
+  s.open_starts = StartMap{};
+  const size_t open = r.Count(2);
+  for (size_t i = 0; i < open; ++i) {
+    const std::uint64_t key = r.U64();
+    s.open_starts.Put(key, r.I64());
+  }
+  s.n_open = r.I64();
+  s.eff_sum = r.I64();
+  // The window structure comes from the definition: the saved one must match it.
+  if (r.Count(12) != s.buckets.size()) return false;
+  for (IntervalAgg& a : s.buckets) LoadAgg(a, r);
+  s.head = r.U64();
+  if (!s.buckets.empty() && s.head >= s.buckets.size()) return false;
+  s.agg = s.buckets.empty() ? nullptr : &s.buckets[s.head];
+  s.pending.resize(r.Count(3));
+  for (auto& p : s.pending) {
+    p.unit = r.U64();
+    p.start = r.I64();
+    p.end = r.I64();
+  }
+  if (r.Count(2) != s.selected.size()) return false;
+  for (SelectedItem& i : s.selected) {
+    i.duration_ms = r.I64();
+    i.in_range = r.Bool();
+  }
+  s.selected_next = r.U64();
+  if (!s.selected.empty() && s.selected_next >= s.selected.size()) return false;
+  s.selected_count = r.I64();
+  return r.Ok();
+}
+
+void Statistic::Save(BinaryWriter& w) const {
+  w.I64(window_start_);
+  w.I64(next_reset_);
+  w.I64(bucket_end_);
+  w.I64(next_boundary_);
+  w.Bool(has_pending_);
+  w.I64(created_);
+  w.F64(value_before_reset_);
+  SaveSide(main_, w);
+  w.Bool(rel_ != nullptr);
+  if (rel_) SaveSide(*rel_, w);
+}
+
+bool Statistic::Load(BinaryReader& r) {
+  window_start_ = r.I64();
+  next_reset_ = r.I64();
+  bucket_end_ = r.I64();
+  next_boundary_ = r.I64();
+  has_pending_ = r.Bool();
+  created_ = r.I64();
+  value_before_reset_ = r.F64();
+  if (!LoadSide(main_, r)) return false;
+  if (r.Bool() != (rel_ != nullptr)) return false;
+  if (rel_ && !LoadSide(*rel_, r)) return false;
+  return r.Ok();
 }
 
 }  // namespace tally::stats

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/binary.h"
 #include "common/clock.h"
 #include "stats/definition.h"
 #include "stats/event.h"
@@ -35,6 +36,8 @@ class StartMap {
   [[nodiscard]] std::optional<TimeMs> Find(std::uint64_t key) const;
   [[nodiscard]] std::optional<TimeMs> Min() const;
   [[nodiscard]] size_t Size() const { return big_ ? big_->size() : small_.size(); }
+  // Every (key, start) pair, in no particular order.
+  [[nodiscard]] std::vector<std::pair<std::uint64_t, TimeMs>> Items() const;
 
  private:
   std::vector<std::pair<std::uint64_t, TimeMs>> small_;
@@ -111,6 +114,11 @@ class Statistic {
   // Rough heap bytes owned (for the memory benchmark).
   [[nodiscard]] size_t ApproxBytes() const;
 
+  // Snapshots: the accumulator state (not the definition). Load() into a Statistic constructed
+  // with the same definition restores it exactly; false when the bytes do not fit the definition.
+  void Save(BinaryWriter& w) const;
+  [[nodiscard]] bool Load(BinaryReader& r);
+
  private:
   struct Side {
     Mask mask;
@@ -140,6 +148,8 @@ class Statistic {
     std::int64_t selected_count = 0;
   };
 
+  static void SaveSide(const Side& s, BinaryWriter& w);
+  [[nodiscard]] static bool LoadSide(Side& s, BinaryReader& r);
   bool Matches(const Side& s, Status st, const Attributes* attrs) const;
   bool MatchesAction(const Side& s, Action a, const Attributes& attrs) const;
   void CurAdd(Side& s, TimeMs start, TimeMs t);

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace tally::storage {
@@ -102,7 +103,9 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
           " last_seq INTEGER NOT NULL, count INTEGER NOT NULL);"
           "CREATE TABLE IF NOT EXISTS journal_damaged(seq INTEGER, kind INTEGER, tenant TEXT,"
           " time INTEGER, body BLOB, crc INTEGER, quarantined_at INTEGER);"
-          "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value BLOB NOT NULL);");
+          "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+          "CREATE TABLE IF NOT EXISTS snapshots(seq INTEGER PRIMARY KEY,"
+          " taken_at INTEGER NOT NULL, data BLOB NOT NULL);");
       !r) {
     return r.error();
   }
@@ -123,9 +126,16 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
       if (put.Step() != SQLITE_DONE) return j->SqlError("cannot write the format version");
     }
   }
-  Stmt last(j->db_, "SELECT COALESCE(MAX(seq), 0) FROM journal");
+  // The last seq survives pruning: the pruned mark and the snapshots remember it too.
+  Stmt last(j->db_,
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM journal),"
+            " (SELECT COALESCE(MAX(CAST(value AS INTEGER)), 0) FROM meta"
+            "  WHERE key = 'pruned_through'),"
+            " (SELECT COALESCE(MAX(seq), 0) FROM snapshots)");
   if (!last.Ok() || last.Step() != SQLITE_ROW) return j->SqlError("cannot read the last seq");
-  j->last_seq_ = static_cast<std::uint64_t>(last.Int(0));
+  j->pruned_through_ = static_cast<std::uint64_t>(last.Int(1));
+  j->last_seq_ = std::max({static_cast<std::uint64_t>(last.Int(0)), j->pruned_through_,
+                           static_cast<std::uint64_t>(last.Int(2))});
   return j;
 }
 
@@ -202,7 +212,7 @@ Result<ScanResult> Journal::Scan(std::uint64_t after,
     r.body = q.Text(4);
     const auto crc = static_cast<std::uint32_t>(q.Int(5));
     std::string damage;
-    if (r.seq != result.last_good_seq + 1 && result.records > 0) {
+    if (r.seq != result.last_good_seq + 1 && (result.records > 0 || after > 0)) {
       damage = "sequence gap: expected " + std::to_string(result.last_good_seq + 1);
     } else if (kind != 1 && kind != 2) {
       damage = "unknown record kind " + std::to_string(kind);
@@ -274,6 +284,14 @@ Result<JournalStats> Journal::Stats() {
   if (!b.Ok() || b.Step() != SQLITE_ROW) return SqlError("cannot read journal statistics");
   s.batches = static_cast<std::uint64_t>(b.Int(0));
   s.damaged = static_cast<std::uint64_t>(b.Int(1));
+  s.last_seq = std::max(s.last_seq, last_seq_);  // also when everything was pruned
+  s.pruned_through = pruned_through_;
+  Stmt snap(
+      db_, "SELECT COUNT(*), COALESCE(MAX(seq), 0), COALESCE(SUM(length(data)), 0) FROM snapshots");
+  if (!snap.Ok() || snap.Step() != SQLITE_ROW) return SqlError("cannot read snapshot statistics");
+  s.snapshots = static_cast<std::uint64_t>(snap.Int(0));
+  s.newest_snapshot_seq = static_cast<std::uint64_t>(snap.Int(1));
+  s.snapshot_bytes = static_cast<std::uint64_t>(snap.Int(2));
   struct stat st {};
   if (::stat(path_.c_str(), &st) == 0) s.file_bytes = static_cast<std::uint64_t>(st.st_size);
   if (::stat((path_ + "-wal").c_str(), &st) == 0) {
@@ -327,6 +345,100 @@ Result<std::vector<std::pair<std::string, std::string>>> Journal::States(
   return out;
 }
 
+Result<void> Journal::PutSnapshot(std::uint64_t seq, TimeMs taken_at, const std::string& data,
+                                  int keep) {
+  if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r;
+  Stmt put(db_, "INSERT OR REPLACE INTO snapshots(seq, taken_at, data) VALUES(?, ?, ?)");
+  Stmt trim(db_,
+            "DELETE FROM snapshots WHERE seq NOT IN"
+            " (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)");
+  put.Bind(1, static_cast<std::int64_t>(seq));
+  put.Bind(2, taken_at);
+  put.BindBlob(3, data);
+  trim.Bind(1, std::max(keep, 1));
+  if (put.Step() != SQLITE_DONE || trim.Step() != SQLITE_DONE) {
+    auto e = SqlError("cannot store the snapshot at seq " + std::to_string(seq));
+    (void)Exec("ROLLBACK");
+    return e;
+  }
+  if (auto r = Exec("COMMIT"); !r) {
+    (void)Exec("ROLLBACK");
+    return r;
+  }
+  last_seq_ = std::max(last_seq_, seq);
+  return {};
+}
+
+Result<std::vector<SnapshotInfo>> Journal::Snapshots() {
+  Stmt q(db_, "SELECT seq, taken_at, length(data) FROM snapshots ORDER BY seq DESC");
+  if (!q.Ok()) return SqlError("cannot list snapshots");
+  std::vector<SnapshotInfo> out;
+  for (;;) {
+    const int rc = q.Step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return SqlError("cannot list snapshots");
+    out.push_back(SnapshotInfo{static_cast<std::uint64_t>(q.Int(0)), q.Int(1),
+                               static_cast<std::uint64_t>(q.Int(2))});
+  }
+  return out;
+}
+
+Result<std::string> Journal::ReadSnapshot(std::uint64_t seq) {
+  Stmt q(db_, "SELECT data FROM snapshots WHERE seq = ?");
+  if (!q.Ok()) return SqlError("cannot read snapshots");
+  q.Bind(1, static_cast<std::int64_t>(seq));
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) {
+    return Error{Errc::kNotFound, path_ + ": no snapshot at seq " + std::to_string(seq)};
+  }
+  if (rc != SQLITE_ROW) return SqlError("cannot read the snapshot at seq " + std::to_string(seq));
+  return q.Text(0);
+}
+
+Result<PruneResult> Journal::Prune(TimeMs older_than, std::uint64_t max_seq, std::uint64_t limit) {
+  PruneResult result;
+  result.pruned_through = pruned_through_;
+  // Stamps never go back along the journal, so "older than" is a prefix of it.
+  Stmt bound(db_,
+             "SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM (SELECT seq FROM journal"
+             " WHERE seq <= ? AND time < ? ORDER BY seq LIMIT ?)");
+  if (!bound.Ok()) return SqlError("cannot plan pruning");
+  bound.Bind(1, static_cast<std::int64_t>(max_seq));
+  bound.Bind(2, older_than);
+  bound.Bind(3, static_cast<std::int64_t>(std::max<std::uint64_t>(limit, 1)));
+  if (bound.Step() != SQLITE_ROW) return SqlError("cannot plan pruning");
+  const auto through = static_cast<std::uint64_t>(bound.Int(0));
+  if (through == 0 || through <= pruned_through_) return result;
+  if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r.error();
+  Stmt del(db_, "DELETE FROM journal WHERE seq <= ?");
+  Stmt keys(db_, "DELETE FROM batches WHERE last_seq <= ?");
+  Stmt mark(db_,
+            "INSERT INTO meta(key, value) VALUES('pruned_through', ?) ON CONFLICT(key)"
+            " DO UPDATE SET value = excluded.value");
+  const std::string text = std::to_string(through);  // bound without a copy
+  del.Bind(1, static_cast<std::int64_t>(through));
+  keys.Bind(1, static_cast<std::int64_t>(through));
+  mark.BindText(1, text);
+  if (del.Step() != SQLITE_DONE) {
+    auto e = SqlError("cannot prune the journal");
+    (void)Exec("ROLLBACK");
+    return e;
+  }
+  result.records = static_cast<std::uint64_t>(sqlite3_changes(db_));
+  if (keys.Step() != SQLITE_DONE || mark.Step() != SQLITE_DONE) {
+    auto e = SqlError("cannot prune the journal");
+    (void)Exec("ROLLBACK");
+    return e;
+  }
+  if (auto r = Exec("COMMIT"); !r) {
+    (void)Exec("ROLLBACK");
+    return r.error();
+  }
+  pruned_through_ = through;
+  result.pruned_through = through;
+  return result;
+}
+
 // --- JournalWriter ---------------------------------------------------------------------------
 
 JournalWriter::JournalWriter(Journal& journal) : journal_(journal) {}
@@ -363,6 +475,47 @@ void JournalWriter::Submit(std::vector<Record> records, std::string key, Done do
   cv_.notify_one();
 }
 
+void JournalWriter::SubmitSnapshot(std::uint64_t seq, TimeMs taken_at, std::string data,
+                                   std::function<void(Result<void>)> done) {
+  {
+    std::lock_guard lock(mu_);
+    snapshots_.push_back(PendingSnapshot{seq, taken_at, std::move(data), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+void JournalWriter::SetRetention(std::int64_t retention_ms, int keep_snapshots) {
+  std::lock_guard lock(mu_);
+  retention_ms_ = retention_ms;
+  keep_snapshots_ = std::max(keep_snapshots, 1);
+}
+
+void JournalWriter::StoreSnapshot(PendingSnapshot& s) {
+  auto stored = journal_.PutSnapshot(s.seq, s.taken_at, s.data, keep_snapshots_);
+  if (stored && retention_ms_ >= 0) {
+    // Prune only what the oldest kept snapshot covers: recovery can fall back to it.
+    auto kept = journal_.Snapshots();
+    if (kept && !kept->empty()) {
+      auto pruned = journal_.Prune(s.taken_at - retention_ms_, kept->back().seq, kPruneBatch);
+      std::lock_guard lock(mu_);
+      if (pruned) {
+        stats_.pruned_records += pruned->records;
+      } else {
+        ++stats_.failures;
+      }
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (stored) {
+      ++stats_.snapshots;
+    } else {
+      ++stats_.failures;
+    }
+  }
+  if (s.done) s.done(stored);
+}
+
 WriterStats JournalWriter::Stats() const {
   std::lock_guard lock(mu_);
   return stats_;
@@ -372,13 +525,19 @@ void JournalWriter::Run() {
   for (;;) {
     std::deque<Pending> group;
     std::vector<Journal::StateChange> states;
+    std::deque<PendingSnapshot> snapshots;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !states_.empty(); });
-      if (queue_.empty() && states_.empty() && stopping_) return;
+      cv_.wait(lock, [this] {
+        return stopping_ || !queue_.empty() || !states_.empty() || !snapshots_.empty();
+      });
+      if (queue_.empty() && states_.empty() && snapshots_.empty() && stopping_) return;
       group.swap(queue_);
       states.swap(states_);
+      snapshots.swap(snapshots_);
     }
+    // A snapshot covers records committed before it was taken: store it first, then the group.
+    for (auto& snapshot : snapshots) StoreSnapshot(snapshot);
     if (!states.empty() && !journal_.ApplyStates(states)) {
       std::lock_guard lock(mu_);
       ++stats_.failures;

@@ -61,6 +61,18 @@ struct ScanResult {
   std::string damage;                        // what was wrong with it
 };
 
+// A stored engine snapshot (the bytes are opaque here; server/snapshot.h reads them).
+struct SnapshotInfo {
+  std::uint64_t seq = 0;  // the last journal record it covers
+  TimeMs taken_at = 0;
+  std::uint64_t bytes = 0;
+};
+
+struct PruneResult {
+  std::uint64_t records = 0;         // journal records deleted
+  std::uint64_t pruned_through = 0;  // every record up to this seq is gone
+};
+
 struct JournalStats {
   std::uint64_t records = 0;
   std::uint64_t first_seq = 0;
@@ -72,6 +84,10 @@ struct JournalStats {
   std::uint64_t batches = 0;
   std::uint64_t damaged = 0;
   std::uint64_t file_bytes = 0;
+  std::uint64_t pruned_through = 0;  // records up to this seq were removed by retention
+  std::uint64_t snapshots = 0;
+  std::uint64_t newest_snapshot_seq = 0;
+  std::uint64_t snapshot_bytes = 0;
 };
 
 // CRC-32 (IEEE) of a record's fields, as stored in the `crc` column.
@@ -114,6 +130,21 @@ class Journal {
   [[nodiscard]] Result<std::vector<std::pair<std::string, std::string>>> States(
       const std::string& prefix);
 
+  // Snapshots: stored with the sequence they cover; the newest `keep` are kept.
+  [[nodiscard]] Result<void> PutSnapshot(std::uint64_t seq, TimeMs taken_at,
+                                         const std::string& data, int keep);
+  // Newest first.
+  [[nodiscard]] Result<std::vector<SnapshotInfo>> Snapshots();
+  [[nodiscard]] Result<std::string> ReadSnapshot(std::uint64_t seq);
+
+  // Retention: deletes the oldest records stamped before `older_than`, never past `max_seq` (the
+  // oldest kept snapshot) and at most `limit` records per call (so the writer never stalls long),
+  // with the batch keys of their range.
+  [[nodiscard]] Result<PruneResult> Prune(TimeMs older_than, std::uint64_t max_seq,
+                                          std::uint64_t limit);
+  // Records up to this seq were pruned (0: the journal is complete from seq 1).
+  [[nodiscard]] std::uint64_t PrunedThrough() const { return pruned_through_; }
+
   [[nodiscard]] const std::string& Path() const { return path_; }
 
  private:
@@ -124,6 +155,7 @@ class Journal {
   sqlite3* db_ = nullptr;
   std::string path_;
   std::uint64_t last_seq_ = 0;
+  std::uint64_t pruned_through_ = 0;
 };
 
 struct WriterStats {
@@ -131,6 +163,8 @@ struct WriterStats {
   std::uint64_t records = 0;
   std::uint64_t submissions = 0;
   std::uint64_t failures = 0;
+  std::uint64_t snapshots = 0;
+  std::uint64_t pruned_records = 0;
 };
 
 class JournalWriter {
@@ -153,6 +187,13 @@ class JournalWriter {
   // Queues a durable state change (put, or delete without a value); written with the next
   // commit, fire and forget (failures are counted).
   void SubmitState(std::string key, std::optional<std::string> value);
+  // Stores a snapshot in its own transaction after the queued records, then prunes the journal
+  // by retention (records older than `retention_ms` before `taken_at`, covered by the oldest
+  // kept snapshot). `done` runs on the writer thread.
+  void SubmitSnapshot(std::uint64_t seq, TimeMs taken_at, std::string data,
+                      std::function<void(Result<void>)> done);
+  // Before Start(): snapshots kept, and the retention (0: prune everything covered; <0: never).
+  void SetRetention(std::int64_t retention_ms, int keep_snapshots);
 
   [[nodiscard]] WriterStats Stats() const;
 
@@ -163,12 +204,23 @@ class JournalWriter {
     Done done;
   };
   void Run();
+  static constexpr std::uint64_t kPruneBatch = 200'000;
 
   Journal& journal_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   std::vector<Journal::StateChange> states_;
+  struct PendingSnapshot {
+    std::uint64_t seq;
+    TimeMs taken_at;
+    std::string data;
+    std::function<void(Result<void>)> done;
+  };
+  std::deque<PendingSnapshot> snapshots_;
+  void StoreSnapshot(PendingSnapshot& s);
+  std::int64_t retention_ms_ = -1;
+  int keep_snapshots_ = 2;
   bool stopping_ = false;
   std::thread thread_;
   WriterStats stats_;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 namespace tally::storage {
@@ -174,6 +175,99 @@ TEST_F(JournalTest, WriterGroupsConcurrentSubmissionsAndAnswersRepeatedKeys) {
   const auto stats = writer.Stats();
   EXPECT_EQ(stats.records, static_cast<std::uint64_t>(kThreads * kPerThread * 3));
   EXPECT_LE(stats.commits, static_cast<std::uint64_t>(kThreads * kPerThread));
+}
+
+TEST_F(JournalTest, SnapshotsAreKeptNewestFirstUpToTheLimit) {
+  auto j = OpenJournal();
+  auto a = Records(10, "a");
+  std::vector<Journal::Batch> batches{{&a, ""}};
+  ASSERT_TRUE(j->AppendBatches(batches));
+  ASSERT_TRUE(j->PutSnapshot(3, 100, "three", 2));
+  ASSERT_TRUE(j->PutSnapshot(6, 200, "six", 2));
+  ASSERT_TRUE(j->PutSnapshot(9, 300, std::string("nine\0bytes", 10), 2));
+  auto list = j->Snapshots();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].seq, 9u);
+  EXPECT_EQ((*list)[0].taken_at, 300);
+  EXPECT_EQ((*list)[0].bytes, 10u);
+  EXPECT_EQ((*list)[1].seq, 6u);
+  EXPECT_EQ(*j->ReadSnapshot(9), std::string("nine\0bytes", 10));
+  EXPECT_FALSE(j->ReadSnapshot(3)) << "the oldest was dropped";
+  auto stats = j->Stats();
+  EXPECT_EQ(stats->snapshots, 2u);
+  EXPECT_EQ(stats->newest_snapshot_seq, 9u);
+}
+
+TEST_F(JournalTest, PruningDeletesAnOldPrefixCoveredByASnapshotAndTheSeqCarriesOn) {
+  auto j = OpenJournal();
+  auto a = Records(10, "a");  // stamps 1000..1009
+  std::vector<Journal::Batch> batches{{&a, "key-a"}};
+  ASSERT_TRUE(j->AppendBatches(batches));
+  auto b = Records(5, "b");
+  std::vector<Journal::Batch> more{{&b, "key-b"}};
+  ASSERT_TRUE(j->AppendBatches(more));  // seq 11..15, stamps 1000..1004 again
+  // Not older than 1000: nothing.
+  auto none = j->Prune(1000, 15, 100);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->records, 0u);
+  // Older than 1005 but never past the covering snapshot (seq 4), at most 2 per call.
+  auto first = j->Prune(1005, 4, 2);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->records, 2u);
+  EXPECT_EQ(first->pruned_through, 2u);
+  auto second = j->Prune(1005, 4, 100);
+  EXPECT_EQ(second->pruned_through, 4u);
+  EXPECT_EQ(j->PrunedThrough(), 4u);
+  auto scan = j->Scan(4, [](const Record&) { return true; });
+  ASSERT_TRUE(scan);
+  EXPECT_EQ(scan->records, 11u);
+  EXPECT_FALSE(scan->damaged_seq);
+  EXPECT_TRUE(*j->FindBatch("key-b"));
+  // Everything pruned: the next append still continues the sequence, also after a reopen.
+  ASSERT_TRUE(j->Prune(1'000'000, 15, 100));
+  EXPECT_FALSE(*j->FindBatch("key-a")) << "keys of the pruned range go with it";
+  EXPECT_FALSE(*j->FindBatch("key-b"));
+  j.reset();
+  j = OpenJournal();
+  EXPECT_EQ(j->PrunedThrough(), 15u);
+  EXPECT_EQ(j->LastSeq(), 15u);
+  auto c = Records(1, "c");
+  std::vector<Journal::Batch> last{{&c, ""}};
+  ASSERT_TRUE(j->AppendBatches(last));
+  EXPECT_EQ(c[0].seq, 16u);
+  EXPECT_EQ(j->Stats()->pruned_through, 15u);
+}
+
+TEST_F(JournalTest, AScanAfterASnapshotReportsAGapToTheFirstRecord) {
+  auto j = OpenJournal();
+  auto a = Records(6, "a");
+  std::vector<Journal::Batch> batches{{&a, ""}};
+  ASSERT_TRUE(j->AppendBatches(batches));
+  ASSERT_TRUE(j->Prune(1'000'000, 4, 100));
+  auto scan = j->Scan(2, [](const Record&) { return true; });  // records 3 and 4 are gone
+  ASSERT_TRUE(scan);
+  ASSERT_TRUE(scan->damaged_seq);
+  EXPECT_EQ(*scan->damaged_seq, 5u);
+  EXPECT_NE(scan->damage.find("sequence gap"), std::string::npos);
+}
+
+TEST_F(JournalTest, TheWriterStoresSnapshotsAndPrunesByRetention) {
+  auto j = OpenJournal();
+  JournalWriter w(*j);
+  w.SetRetention(0, 1);
+  w.Start();
+  std::promise<bool> acked;
+  w.Submit(Records(5, "a"), "", [&](Result<BatchRange> r) { acked.set_value(r.has_value()); });
+  ASSERT_TRUE(acked.get_future().get());  // a snapshot only covers committed records
+  std::promise<Result<void>> stored;
+  w.SubmitSnapshot(5, 2000, "state", [&](Result<void> r) { stored.set_value(r); });
+  EXPECT_TRUE(stored.get_future().get());
+  w.Stop();
+  EXPECT_EQ(w.Stats().snapshots, 1u);
+  EXPECT_EQ(w.Stats().pruned_records, 5u);
+  EXPECT_EQ(j->PrunedThrough(), 5u);
+  EXPECT_EQ(j->Snapshots()->at(0).seq, 5u);
 }
 
 }  // namespace

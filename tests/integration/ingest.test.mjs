@@ -12,7 +12,8 @@ import { makeStream, batches, everyStatistic, SUBSCRIPTION, STREAM_TENANT, BASE_
 const CATALOG = path.join(SOURCE_DIR, 'config/statistics.toml');
 const NAMES = catalogNames(readFileSync(CATALOG, 'utf8'));
 
-function config({ db = '', clock = 'event', maxBody = 1 << 20, perBatch = 1000, heartbeatMs = 0 } = {}) {
+function config({ db = '', clock = 'event', maxBody = 1 << 20, perBatch = 1000, heartbeatMs = 0,
+  snapshotEvery = 1_000_000, retentionDays = 8, snapshotOnShutdown = true } = {}) {
   return `
 [server]
 max_body_bytes = ${maxBody}
@@ -23,7 +24,7 @@ clock = "${clock}"
 [ingest]
 events_per_batch = ${perBatch}
 heartbeat_timeout_ms = ${heartbeatMs}
-${db ? `[storage]\npath = "${db}"\n` : ''}
+${db ? `[storage]\npath = "${db}"\nsnapshot_every_events = ${snapshotEvery}\nretention_days = ${retentionDays}\nsnapshot_on_shutdown = ${snapshotOnShutdown}\n` : ''}
 [auth]
 secret = "ingest-test-signing-key-0123456789abcdef"
 ${authToml({
@@ -196,7 +197,9 @@ describe('journal durability', () => {
 
     tally = await startTally({ configFile: tally.configFile });
     tok = await tokens(tally.url);
-    assert.match(tally.output(), /recovery: done, \d+ records replayed/);
+    // The snapshot taken at shutdown covers everything: nothing is left to replay.
+    assert.match(tally.output(), /recovery: loaded the snapshot at seq \d+/);
+    assert.match(tally.output(), /recovery: done, 0 records replayed/);
     const after = await stats(tally.url, tok.reader, 'POST', '/operations/get-statistic-ex', everyStatistic(NAMES));
     assert.deepEqual(after.body, before.body);
     const subAfter = await stats(tally.url, tok.reader, 'GET', `/subscriptions/${SUBSCRIPTION.operationId}/statistic-values`);
@@ -210,10 +213,12 @@ describe('journal durability', () => {
 // Runs the whole stream against a fresh server; with `killAt`, the server is killed (SIGKILL)
 // while batch `killAt` is in flight, restarted, and the stream is finished with the same
 // Idempotency-Keys (a batch whose answer was lost is answered from the journal, not applied twice).
+// Snapshots are taken every 20 journal records, so a restart loads one and replays the tail.
 async function runStream({ killAt = -1, delayMs = 0 } = {}) {
   const dir = tempDir();
   const db = path.join(dir, 'journal.db');
-  let tally = await startTally({ config: config({ db }) });
+  let tally = await startTally({ config: config({ db, snapshotEvery: 20 }) });
+  let restartLog = '';
   let tok = await tokens(tally.url);
   const all = batches(makeStream(60), 7);
   let subscribed = false;
@@ -234,6 +239,7 @@ async function runStream({ killAt = -1, delayMs = 0 } = {}) {
       if (answer?.status === 200) acknowledged.push(answer.body);
       await tally.exited;
       tally = await startTally({ configFile: tally.configFile });
+      restartLog = tally.output();
       tok = await tokens(tally.url);
     }
     const r = await ingest(tally.url, tok.feeder, all[i], { key: `b${i}` });
@@ -245,7 +251,7 @@ async function runStream({ killAt = -1, delayMs = 0 } = {}) {
   await tally.stop();
   const journal = runTally(['journal', 'stats', '--db', db]);
   assert.equal(journal.status, 0, journal.stderr);
-  return { values: values.body, sub: sub.body, journal: JSON.parse(journal.stdout), acknowledged, events: all.flat().length };
+  return { values: values.body, sub: sub.body, journal: JSON.parse(journal.stdout), acknowledged, events: all.flat().length, restartLog };
 }
 
 describe('crash recovery (kill -9)', () => {
@@ -254,6 +260,7 @@ describe('crash recovery (kill -9)', () => {
 
   test('the uninterrupted reference run journals every event once', () => {
     assert.equal(reference.journal.events, reference.events);
+    assert.ok(reference.journal.snapshots >= 1, JSON.stringify(reference.journal));
     assert.ok(reference.values.data.statistics.length > 100);
   });
 
@@ -265,6 +272,10 @@ describe('crash recovery (kill -9)', () => {
       const killAt = 1 + Math.floor(rand() * 40);
       const delayMs = Math.floor(rand() * 6);
       const run = await runStream({ killAt, delayMs });
+      if (killAt >= 4) {
+        // 7 events per batch: at least one snapshot was stored before the kill.
+        assert.match(run.restartLog, /recovery: loaded the snapshot at seq \d+/);
+      }
       assert.deepEqual(run.values, reference.values, `kill at batch ${killAt} after ${delayMs} ms`);
       assert.deepEqual(run.sub, reference.sub);
       // Every event is in the journal exactly once, acknowledged or not.
@@ -275,11 +286,12 @@ describe('crash recovery (kill -9)', () => {
 });
 
 describe('damaged journal tails', () => {
-  // Writes a stream, stops the server cleanly (the WAL is checkpointed into the main file).
+  // Writes a stream, stops the server cleanly (the WAL is checkpointed into the main file)
+  // without a snapshot, so recovery reads every record (a record a snapshot covers is not read).
   async function journalWith(events) {
     const dir = tempDir();
     const db = path.join(dir, 'journal.db');
-    const tally = await startTally({ config: config({ db }) });
+    const tally = await startTally({ config: config({ db, snapshotOnShutdown: false }) });
     const tok = await tokens(tally.url);
     for (const b of batches(events, 10)) assert.equal((await ingest(tally.url, tok.feeder, b)).status, 200);
     await tally.stop();
@@ -336,6 +348,78 @@ describe('damaged journal tails', () => {
     assert.ok(kept < events.length && kept >= events.length - 5, `kept ${kept} of ${events.length}`);
     assert.equal((await fetch(`${tally.url}/readyz`)).status, 200);
     await tally.stop();
+  });
+});
+
+describe('snapshots and retention', () => {
+  // Every occurrence of a snapshot header of `from` in the database file gets version `to`.
+  function rewriteSnapshotFormat(db, from, to) {
+    const bytes = readFileSync(db);
+    const header = Buffer.concat([Buffer.from('TALLYSNP'), Buffer.from([from, 0, 0, 0])]);
+    let count = 0;
+    for (let at = bytes.indexOf(header); at >= 0; at = bytes.indexOf(header, at + 1)) {
+      bytes[at + 8] = to;
+      count++;
+    }
+    writeFileSync(db, bytes);
+    return count;
+  }
+
+  async function runAndStop(cfg) {
+    const tally = await startTally({ config: cfg });
+    const tok = await tokens(tally.url);
+    const events = makeStream(20);
+    for (const [i, b] of batches(events, 7).entries()) {
+      assert.equal((await ingest(tally.url, tok.feeder, b, { key: `b${i}` })).status, 200);
+      if (i === 1) assert.equal((await stats(tally.url, tok.reader, 'POST', '/subscriptions', SUBSCRIPTION)).status, 200);
+    }
+    const values = await stats(tally.url, tok.reader, 'POST', '/operations/get-statistic-ex', everyStatistic(NAMES));
+    const sub = await stats(tally.url, tok.reader, 'GET', `/subscriptions/${SUBSCRIPTION.operationId}/statistic-values`);
+    assert.equal((await tally.stop()).code, 0);
+    return { values: values.body, sub: sub.body, configFile: tally.configFile, events: events.length };
+  }
+
+  async function valuesAfterRestart(configFile) {
+    const tally = await startTally({ configFile });
+    const tok = await tokens(tally.url);
+    const values = await stats(tally.url, tok.reader, 'POST', '/operations/get-statistic-ex', everyStatistic(NAMES));
+    const sub = await stats(tally.url, tok.reader, 'GET', `/subscriptions/${SUBSCRIPTION.operationId}/statistic-values`);
+    return { tally, tok, values: values.body, sub: sub.body };
+  }
+
+  test('a snapshot of an older format version is refused by name; the whole journal is replayed instead', async () => {
+    const db = path.join(tempDir(), 'journal.db');
+    const before = await runAndStop(config({ db, snapshotEvery: 30 }));
+    assert.ok(JSON.parse(runTally(['journal', 'stats', '--db', db]).stdout).snapshots >= 1);
+    assert.ok(rewriteSnapshotFormat(db, 1, 0) >= 1, 'the snapshot header is in the file');
+    const after = await valuesAfterRestart(before.configFile);
+    const log = after.tally.output();
+    assert.match(log, /snapshot at seq \d+ refused: snapshot format version 0 is not supported by this build \(it reads version 1\)/);
+    assert.match(log, /recovery: replaying journal records 1\.\./);
+    assert.deepEqual(after.values, before.values);
+    assert.deepEqual(after.sub, before.sub);
+    await after.tally.stop();
+  });
+
+  test('retention prunes what a snapshot covers; the server comes back from the snapshot exactly and the sequence carries on', async () => {
+    const db = path.join(tempDir(), 'journal.db');
+    const before = await runAndStop(config({ db, snapshotEvery: 30, retentionDays: 0 }));
+    const journal = JSON.parse(runTally(['journal', 'stats', '--db', db]).stdout);
+    assert.ok(journal.pruned_through > 0, JSON.stringify(journal));
+    assert.ok(journal.records < before.events, 'pruned records are gone from the journal');
+    const after = await valuesAfterRestart(before.configFile);
+    assert.match(after.tally.output(), /recovery: loaded the snapshot at seq \d+/);
+    assert.deepEqual(after.values, before.values);
+    assert.deepEqual(after.sub, before.sub);
+    const next = await ingest(after.tally.url, after.tok.feeder, [{ type: 'EventAgentNotReady', thisDN: '7001', time: BASE_TIME + 10_000_000 }]);
+    assert.equal(next.status, 200);
+    assert.equal(next.body.firstSeq, journal.last_seq + 1);
+    await after.tally.stop();
+
+    // Without a usable snapshot a pruned journal cannot give the statistics: refused, clearly.
+    assert.ok(rewriteSnapshotFormat(db, 1, 0) >= 1);
+    await assert.rejects(startTally({ configFile: before.configFile }),
+      /journal was pruned by retention up to seq \d+ and no usable snapshot covers it/);
   });
 });
 
