@@ -22,7 +22,7 @@ test: build
 test-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan
-	ctest --preset asan -E style
+	ctest --preset asan -E 'style|bench_scripts_smoke'
 
 demo: deps
 	@cmake --preset $(DEMO_PRESET) >/dev/null
@@ -36,16 +36,11 @@ demo: deps
 	@echo
 	build/$(DEMO_PRESET)/src/tally serve --config config/demo.toml
 
-# The benchmark suite (about 15 minutes); figures go into BENCHMARKS.md by hand.
+# The benchmark suite (about 15 minutes); rewrites the generated tables of BENCHMARKS.md.
 bench: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release --target engine_bench tally tally-load
-	TALLY_SOURCE_DIR=$(CURDIR) build/release/bench/engine_bench --benchmark_filter=Events \
-	  --benchmark_min_time=2 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
-	TALLY_SOURCE_DIR=$(CURDIR) build/release/bench/engine_bench --benchmark_filter=Memory
-	bench/peek_bench.sh 5 5
-	bench/ingest_bench.sh 5 200000 1000000
-	bench/compare.sh 5 1000 300
+	bench/run.sh
 
 format:
 	@git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc' 'tests/*.h' 'tests/*.cc' | xargs -r clang-format -i

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Side by side: the same CometD chat load (bench/load.cc, long-polling) against Tally (release
-# build, /bench/** channels on) and against a Faye 1.4.3 server (npm) on loopback, alternating
-# ROUNDS times; prints each run, the medians and the ratios. Then the memory of idle sessions.
+# Side by side: the same CometD chat load (bench/load.cc) against Tally (release build, /bench/**
+# channels on), a Faye 1.4.3 server and the official cometd-nodejs-server 1.2.1 (npm) on
+# loopback — Tally and Faye over long-polling and WebSocket, cometd-nodejs-server over
+# long-polling (it has no WebSocket) — alternating ROUNDS times; prints each run, the medians and
+# the ratios. Then the memory of idle sessions.
 # Usage: bench/compare.sh [ROUNDS] [CLIENTS] [BATCHES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 rounds=${1:-5}
 clients=${2:-1000}
 batches=${3:-1000}
-bin=build/release/src/tally
-load=build/release/bench/tally-load
+bin=${BUILD:-build/release}/src/tally
+load=${BUILD:-build/release}/bench/tally-load
 export NODE_PATH=$PWD/tests/integration/node_modules
 work=$(mktemp -d)
 pids=()
@@ -41,28 +44,61 @@ ulimit -n 65536 2>/dev/null || true
 tally_pid=$!; pids+=("$tally_pid")
 node bench/faye_server.cjs 18101 > "$work/faye.log" 2>&1 &
 faye_pid=$!; pids+=("$faye_pid")
-for _ in $(seq 100); do curl -sf http://127.0.0.1:18100/readyz >/dev/null && grep -q listening "$work/faye.log" && break; sleep 0.1; done
+node bench/cometd_server.cjs 18102 > "$work/cometd.log" 2>&1 &
+cometd_pid=$!; pids+=("$cometd_pid")
+for _ in $(seq 100); do
+  curl -sf http://127.0.0.1:18100/readyz >/dev/null && grep -q listening "$work/faye.log" &&
+    grep -q listening "$work/cometd.log" && break
+  sleep 0.1
+done
 token=$(curl -s -u loader:loader-secret -d grant_type=client_credentials \
   http://127.0.0.1:18100/auth/v3/oauth/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
 
 args=(--clients "$clients" --rooms 100 --rooms-per-client 10 --batches "$batches" --batch-size 10 --pause-ms 10)
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p"; }
-t_out=(); t_p99=(); f_out=(); f_p99=()
+targets=(tally-lp tally-ws faye-lp faye-ws cometd-lp)
+declare -A url=([tally]=http://127.0.0.1:18100/statistics/v3/notifications
+  [faye]=http://127.0.0.1:18101/faye [cometd]=http://127.0.0.1:18102/cometd)
+declare -A out p50 p99
 echo "machine: $(nproc) cores; chat: $clients clients, 100 rooms, 10 rooms each, $batches batches of 10"
 for r in $(seq "$rounds"); do
-  t=$("$load" chat --url http://127.0.0.1:18100/statistics/v3/notifications --token "$token" "${args[@]}")
-  f=$("$load" chat --url http://127.0.0.1:18101/faye "${args[@]}")
-  t_out+=("$(echo "$t" | field 'out')"); t_p99+=("$(echo "$t" | field 'p99')")
-  f_out+=("$(echo "$f" | field 'out')"); f_p99+=("$(echo "$f" | field 'p99')")
-  echo "round $r: tally  $t"
-  echo "round $r: faye   $f"
+  for t in "${targets[@]}"; do
+    server=${t%-*}; transport=long-polling; [ "${t#*-}" = ws ] && transport=websocket
+    auth=(); [ "$server" = tally ] && auth=(--token "$token")
+    line=$("$load" chat --url "${url[$server]}" --transport "$transport" "${auth[@]}" "${args[@]}")
+    echo "round $r: $t  $line"
+    out[$t]+="$(echo "$line" | field 'out') "; p50[$t]+="$(echo "$line" | field 'p50') "
+    p99[$t]+="$(echo "$line" | field 'p99') "
+  done
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-mto=$(median "${t_out[@]}"); mtp=$(median "${t_p99[@]}"); mfo=$(median "${f_out[@]}"); mfp=$(median "${f_p99[@]}")
-echo "median out msg/s: tally $mto, faye $mfo (ratio $(awk -v a="$mto" -v b="$mfo" 'BEGIN {printf "%.2f", a/b}'))"
-echo "median p99 ms:    tally $mtp, faye $mfp (ratio $(awk -v a="$mtp" -v b="$mfp" 'BEGIN {printf "%.2f", a/b}'))"
+declare -A m_out m_p50 m_p99
+for t in "${targets[@]}"; do
+  # shellcheck disable=SC2086
+  m_out[$t]=$(median ${out[$t]}); m_p50[$t]=$(median ${p50[$t]}); m_p99[$t]=$(median ${p99[$t]})
+  echo "median $t: out ${m_out[$t]} msg/s, p50 ${m_p50[$t]} ms, p99 ${m_p99[$t]} ms"
+done
+echo "ratios: tally/faye long-polling $(ratio "${m_out[tally-lp]}" "${m_out[faye-lp]}"), websocket $(ratio "${m_out[tally-ws]}" "${m_out[faye-ws]}"); tally/cometd-nodejs-server $(ratio "${m_out[tally-lp]}" "${m_out[cometd-lp]}"); tally websocket/long-polling $(ratio "${m_out[tally-ws]}" "${m_out[tally-lp]}")"
+declare -A label=([tally-lp]="Tally, long-polling" [tally-ws]="Tally, WebSocket"
+  [faye-lp]="Faye 1.4.3, long-polling" [faye-ws]="Faye 1.4.3, WebSocket"
+  [cometd-lp]="cometd-nodejs-server 1.2.1, long-polling")
+report "| server, transport ($rounds rounds, medians) | messages out/s | p50 ms | p99 ms | Tally's throughput relative to it |" \
+  "|---|---|---|---|---|"
+for t in "${targets[@]}"; do
+  rel="—"
+  case $t in
+    faye-lp|cometd-lp) rel="**$(ratio "${m_out[tally-lp]}" "${m_out[$t]}")×**" ;;
+    faye-ws) rel="**$(ratio "${m_out[tally-ws]}" "${m_out[$t]}")×**" ;;
+    tally-ws) rel="WebSocket / long-polling: **$(ratio "${m_out[tally-ws]}" "${m_out[tally-lp]}")×**" ;;
+  esac
+  report "| ${label[$t]} | $(fmt "${m_out[$t]}") | ${m_p50[$t]} | ${m_p99[$t]} | $rel |"
+done
 
 idle=${IDLE_SESSIONS:-5000}
 echo "idle sessions ($idle each):"
-echo "  tally: $("$load" idle --url http://127.0.0.1:18100/statistics/v3/notifications --token "$token" --clients "$idle" --pid "$tally_pid")"
-echo "  faye:  $("$load" idle --url http://127.0.0.1:18101/faye --clients "$idle" --pid "$faye_pid")"
+tally_idle=$("$load" idle --url http://127.0.0.1:18100/statistics/v3/notifications --token "$token" --clients "$idle" --pid "$tally_pid")
+faye_idle=$("$load" idle --url http://127.0.0.1:18101/faye --clients "$idle" --pid "$faye_pid")
+echo "  tally: $tally_idle"
+echo "  faye:  $faye_idle"
+per() { echo "$1" | sed -n 's/.*: \(-*[0-9]*\) bytes\/session.*/\1/p'; }
+report "" "| memory | Tally | Faye 1.4.3 | goal |" "|---|---|---|---|" \
+  "| server RSS per idle session ($idle sessions, one run, after the chat rounds) | **$(fmt "$(per "$tally_idle")") bytes** | $(fmt "$(per "$faye_idle")") bytes (its GC makes this unreliable) | ≤ 16 384 |"

@@ -1,7 +1,9 @@
 // Engine benchmarks: event throughput with the full catalog maintained for a large contact
-// center (10k agents in 100 groups), and memory per open statistic. Figures: BENCHMARKS.md.
+// center (10k agents in 100 groups), snapshot save/load time and size for that center, and
+// memory per open statistic. Figures: BENCHMARKS.md.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -162,6 +164,58 @@ void BM_EngineEventsWithCatalog(benchmark::State& state) {
       static_cast<double>(engine.Counters().catalog_statistics);
 }
 BENCHMARK(BM_EngineEventsWithCatalog)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
+
+// Snapshots of a 10k-agent center in mid-day (every agent logged in, calls in progress, the full
+// catalog): Save() is the pause the engine thread takes; Load() is the start of recovery.
+struct Loaded {
+  Engine engine;
+  std::string bytes;
+};
+
+Loaded& MidDay(int agents) {
+  static std::unique_ptr<Loaded> cached;
+  static int cached_agents = 0;
+  if (cached && cached_agents == agents) return *cached;
+  cached = std::make_unique<Loaded>();
+  cached_agents = agents;
+  const Center c{agents, std::max(1, agents / 100), 20};
+  if (!cached->engine.SetCatalog(Catalog())) std::abort();
+  if (!cached->engine.AddTenant(Setup(c), kStart)) std::abort();
+  std::vector<Notification> out;
+  for (const Event& e : Stream(c, static_cast<size_t>(agents) * 14)) {
+    if (!cached->engine.Apply(e, out)) std::abort();
+    out.clear();
+  }
+  cached->bytes = cached->engine.Save();
+  return *cached;
+}
+
+void BM_SnapshotSave(benchmark::State& state) {
+  Loaded& l = MidDay(Smoke() ? 100 : static_cast<int>(state.range(0)));
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string s = l.engine.Save();
+    bytes = s.size();
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["catalog_stats"] = static_cast<double>(l.engine.Counters().catalog_statistics);
+}
+BENCHMARK(BM_SnapshotSave)->Arg(10000)->Unit(benchmark::kMillisecond);
+
+void BM_SnapshotLoad(benchmark::State& state) {
+  Loaded& l = MidDay(Smoke() ? 100 : static_cast<int>(state.range(0)));
+  const auto catalog = Catalog();
+  for (auto _ : state) {
+    Engine engine;
+    if (!engine.SetCatalog(catalog)) std::abort();
+    auto r = engine.Load(l.bytes);
+    if (!r) std::abort();
+    benchmark::DoNotOptimize(engine);
+  }
+  state.counters["bytes"] = static_cast<double>(l.bytes.size());
+}
+BENCHMARK(BM_SnapshotLoad)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 // Memory per open ad-hoc (non-sliding) statistic: RSS growth over 100k opens, per statistic.
 void BM_MemoryPerOpenStatistic(benchmark::State& state) {

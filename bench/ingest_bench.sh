@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# Durable ingest and recovery. A generated stream of agent-state events over 1000 DNs is sent by
-# PRODUCERS concurrent `tally replay` clients (batches of BATCH events, one DN range each), to a
-# release server whose journal is a SQLite file with synchronous=FULL, and — side by side, as the
+# Durable ingest. A generated stream of agent-state events over 1000 DNs is sent by PRODUCERS
+# concurrent `tally replay` clients (batches of BATCH events, one DN range each), to a release
+# server whose journal is a SQLite file with synchronous=FULL, and — side by side, as the
 # baseline without durability cost — to the same server with an in-memory journal. Each round
-# starts a fresh server. Then the server is restarted on the durable journal and the time to
-# replay it is read from its log.
-# Usage: bench/ingest_bench.sh [ROUNDS] [EVENTS_PER_ROUND] [RECOVERY_EVENTS]
+# starts a fresh server. (Recovery: bench/recovery_bench.sh.)
+# Usage: bench/ingest_bench.sh [ROUNDS] [EVENTS_PER_ROUND]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 rounds=${1:-5}
 events=${2:-200000}
-recovery_events=${3:-1000000}
 producers=${PRODUCERS:-4}
 batch=${BATCH:-1000}
-bin=build/release/src/tally
+bin=${BUILD:-build/release}/src/tally
 work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
@@ -30,6 +29,7 @@ clock = "event"
 [storage]
 path = "$1"
 durability = "full"
+snapshot_on_shutdown = false
 [ingest]
 events_per_batch = 100000
 [server]
@@ -84,7 +84,6 @@ ingest() {  # sends every file concurrently, prints events/s
   awk -v n="$2" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}'
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $producers producers, batches of $batch"
 gen "$events"
@@ -98,18 +97,11 @@ for r in $(seq "$rounds"); do
   echo "round $r: durable ${durable[-1]} events/s, in-memory journal ${memory[-1]} events/s"
 done
 md=$(median "${durable[@]}"); mm=$(median "${memory[@]}")
-echo "median durable ingest: $md events/s; in-memory journal: $mm events/s; ratio $(awk -v a="$md" -v b="$mm" 'BEGIN {printf "%.2f", a/b}')"
-
-# Recovery: journal RECOVERY_EVENTS events, restart, read the replay time (median of 3 starts).
-gen "$recovery_events"
-rm -f "$work"/j.db*
-start "$work/durable.toml"; rate=$(ingest x "$recovery_events"); stop
+ratio=$(awk -v a="$md" -v b="$mm" 'BEGIN {printf "%.2f", a/b}')
+echo "median durable ingest: $md events/s; in-memory journal: $mm events/s; ratio $ratio"
 size=$(du -b "$work/j.db" | cut -f1)
-times=()
-for r in 1 2 3; do
-  t0=$(date +%s.%N); start "$work/durable.toml"; t1=$(date +%s.%N); stop
-  times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')")
-  echo "recovery $r: ready after ${times[-1]} s ($(grep -o 'recovery: done.*' "$work/server.log"))"
-done
-echo "journal: $recovery_events events ($size bytes, $(( size / recovery_events )) bytes/event), ingested at $rate events/s"
-echo "median time to ready: $(median "${times[@]}") s"
+report "| measure ($rounds rounds of $(fmt "$events") events, medians) | result | goal |" "|---|---|---|" \
+  "| durable ingest, \`synchronous=FULL\`, group commit | **$(fmt "$md") events/s** | ≥ 200 000 |" \
+  "| same load, in-memory journal (baseline) | $(fmt "$mm") events/s (durable / in-memory $ratio) | — |" \
+  "| journal size | $(( size / events )) bytes per event | — |"
+

@@ -5,9 +5,10 @@
 # Usage: bench/peek_bench.sh [ROUNDS] [SECONDS]   (release build, loopback)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 rounds=${1:-5}
 secs=${2:-5}
-bin=build/release/src/tally
+bin=${BUILD:-build/release}/src/tally
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -38,6 +39,9 @@ for r in $(seq "$rounds"); do
   peek+=("$(run -s "$work/peek.lua" http://127.0.0.1:18080/statistics/v3/operations/get-statistic-ex)")
   echo "round $r: healthz ${hello[-1]} req/s, get-statistic-ex ${peek[-1]} req/s"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 mh=$(median "${hello[@]}"); mp=$(median "${peek[@]}")
-echo "median healthz: $mh req/s; median get-statistic-ex: $mp req/s; ratio: $(awk -v a="$mp" -v b="$mh" 'BEGIN {printf "%.2f", a/b}')"
+ratio=$(awk -v a="$mp" -v b="$mh" 'BEGIN {printf "%.2f", a/b}')
+echo "median healthz: $mh req/s; median get-statistic-ex: $mp req/s; ratio: $ratio"
+report "| target | median req/s ($rounds runs of ${secs} s) | ratio to baseline | goal |" "|---|---|---|---|" \
+  "| \`GET /healthz\` (baseline: the HTTP stack alone) | $(fmt "$mh") | 1.00 | — |" \
+  "| \`POST …/get-statistic-ex\` (3 statistics) | **$(fmt "$mp")** | $ratio | ≥ 50 000 |"

@@ -23,6 +23,38 @@ void BinaryWriter::Str(std::string_view v) {
   data_.append(v);
 }
 
+std::size_t BinaryWriter::BeginSection() {
+  const std::size_t at = data_.size();
+  data_.append(4, '\0');
+  return at;
+}
+
+void BinaryWriter::EndSection(std::size_t begin) {
+  const std::size_t n = data_.size() - begin - 4;
+  for (int i = 0; i < 4; ++i) data_[begin + i] = static_cast<char>(n >> (8 * i));
+}
+
+std::string_view BinaryReader::Section() {
+  if (Remaining() < 4) {
+    failed_ = true;
+    pos_ = data_.size();
+    return {};
+  }
+  std::size_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    n |= static_cast<std::size_t>(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i);
+  }
+  pos_ += 4;
+  if (n > Remaining()) {
+    failed_ = true;
+    pos_ = data_.size();
+    return {};
+  }
+  std::string_view v = data_.substr(pos_, n);
+  pos_ += n;
+  return v;
+}
+
 std::uint64_t BinaryReader::U64() {
   std::uint64_t v = 0;
   for (int shift = 0; shift < 64; shift += 7) {

@@ -23,6 +23,11 @@ class BinaryWriter {
   void Str(std::string_view v);
   // A nested section written elsewhere: its length, then its bytes (readers can skip it).
   void Bytes(std::string_view v) { Str(v); }
+  // A nested section written in place: BeginSection() reserves a 4-byte length that
+  // EndSection() fills in (no copy); read back with BinaryReader::Section().
+  [[nodiscard]] std::size_t BeginSection();
+  void EndSection(std::size_t begin);
+  void Reserve(std::size_t bytes) { data_.reserve(bytes); }
 
   [[nodiscard]] const std::string& Data() const { return data_; }
   [[nodiscard]] std::string Take() { return std::move(data_); }
@@ -44,6 +49,8 @@ class BinaryReader {
   double F64();
   std::string Str();
   std::string_view Bytes();
+  // A section written with BeginSection()/EndSection().
+  std::string_view Section();
   // A count of following elements, each at least `min_bytes` long: refused (failure, 0) when the
   // rest of the input cannot hold them, so a damaged count never allocates gigabytes.
   std::size_t Count(std::size_t min_bytes = 1);

@@ -43,6 +43,26 @@ TEST(Binary, RoundTripsEveryKind) {
   EXPECT_TRUE(r.AtEnd());
 }
 
+TEST(Binary, SectionsAreWrittenInPlaceAndReadBack) {
+  BinaryWriter w;
+  const size_t at = w.BeginSection();
+  w.Str("inside");
+  w.I64(-5);
+  w.EndSection(at);
+  w.U64(9);
+  BinaryReader r(w.Data());
+  const std::string_view section = r.Section();
+  EXPECT_EQ(r.U64(), 9u);
+  EXPECT_TRUE(r.AtEnd());
+  BinaryReader inner(section);
+  EXPECT_EQ(inner.Str(), "inside");
+  EXPECT_EQ(inner.I64(), -5);
+  EXPECT_TRUE(inner.AtEnd());
+  BinaryReader cut(std::string_view(w.Data()).substr(0, 6));
+  (void)cut.Section();
+  EXPECT_FALSE(cut.Ok());
+}
+
 TEST(Binary, SmallValuesAreSmall) {
   BinaryWriter w;
   w.I64(-3);

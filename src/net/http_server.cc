@@ -145,6 +145,12 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop() {
     }
     accepted.fetch_add(1);
     open.fetch_add(1);
+    {
+      // Small messages (WebSocket frames, long-poll answers) go out at once: without this,
+      // Nagle's algorithm holds a second small write until the client's delayed ACK (~40 ms).
+      beast::error_code ignored;
+      socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
     auto conn = std::make_shared<Connection>(std::move(socket), tls_context.get());
     std::uint64_t id;
     {

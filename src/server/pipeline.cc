@@ -299,7 +299,7 @@ void Pipeline::MaybeSnapshot(stats::Engine& engine, bool force) {
   parts.engine = engine.Save();
   parts.api = api_->SaveState();
   parts.pipeline = SaveState();
-  std::string bytes = EncodeSnapshot(parts);
+  const std::size_t bytes = parts.engine.size() + parts.api.size() + parts.pipeline.size();
   const double pause_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   snapshot_seq_ = applied_seq_;
@@ -309,20 +309,24 @@ void Pipeline::MaybeSnapshot(stats::Engine& engine, bool force) {
     std::lock_guard lock(snap_mu_);
     ++snap_stats_.taken;
     snap_stats_.last_seq = parts.seq;
-    snap_stats_.last_bytes = bytes.size();
+    snap_stats_.last_bytes = bytes;
     snap_stats_.last_pause_ms = pause_ms;
   }
-  TALLY_LOG_DEBUG("snapshot: seq {}, {} bytes, engine paused {:.1f} ms", parts.seq, bytes.size(),
+  TALLY_LOG_DEBUG("snapshot: seq {}, {} bytes, engine paused {:.1f} ms", parts.seq, bytes,
                   pause_ms);
-  writer_.SubmitSnapshot(parts.seq, now, std::move(bytes), [this, seq = parts.seq](Result<void> r) {
-    std::lock_guard lock(snap_mu_);
-    if (r) {
-      ++snap_stats_.stored;
-    } else {
-      ++snap_stats_.failed;
-      TALLY_LOG_ERROR("snapshot at seq {} not stored: {}", seq, r.error().message);
-    }
-  });
+  // Encoding (a copy and a CRC over every byte) is left to the writer thread.
+  auto shared = std::make_shared<SnapshotParts>(std::move(parts));
+  writer_.SubmitSnapshot(
+      shared->seq, now, [shared] { return EncodeSnapshot(*shared); },
+      [this, seq = shared->seq](Result<void> r) {
+        std::lock_guard lock(snap_mu_);
+        if (r) {
+          ++snap_stats_.stored;
+        } else {
+          ++snap_stats_.failed;
+          TALLY_LOG_ERROR("snapshot at seq {} not stored: {}", seq, r.error().message);
+        }
+      });
 }
 
 std::uint64_t Pipeline::LoadNewestSnapshot(storage::Journal& journal, api::StatisticsApi& api,

@@ -1988,9 +1988,9 @@ void Engine::Impl::Save(BinaryWriter& w) const {
       const Instance* inst = n.catalog[i].get();
       if (inst == nullptr) continue;
       w.U64(i);
-      BinaryWriter stat;
-      inst->stat.Save(stat);
-      w.Bytes(stat.Data());
+      const size_t section = w.BeginSection();
+      inst->stat.Save(w);
+      w.EndSection(section);
       w.U64(inst->subs.size());
       for (std::uint64_t h : inst->subs) w.U64(h);
     }
@@ -2138,9 +2138,9 @@ void Engine::Impl::Save(BinaryWriter& w) const {
     w.Bool(s.owned != nullptr);
     if (s.owned) {
       AttrsWriter::PutKv(w, s.source);
-      BinaryWriter stat;
-      s.owned->stat.Save(stat);
-      w.Bytes(stat.Data());
+      const size_t section = w.BeginSection();
+      s.owned->stat.Save(w);
+      w.EndSection(section);
     } else {
       const auto& cat = s.inst->node->catalog;
       size_t index = 0;
@@ -2209,7 +2209,7 @@ Result<void> Engine::Impl::Load(BinaryReader& r, std::vector<std::string>& notes
     const size_t present = r.Count(3);
     for (size_t k = 0; k < present; ++k) {
       const std::uint64_t saved = r.U64();
-      const std::string_view blob = r.Bytes();
+      const std::string_view blob = r.Section();
       std::vector<std::uint64_t> handles(r.Count());
       for (auto& h : handles) h = r.U64();
       if (!r.Ok() || saved >= cat_map.size()) return false;
@@ -2447,7 +2447,7 @@ Result<void> Engine::Impl::Load(BinaryReader& r, std::vector<std::string>& notes
     if (node == nullptr) return bad("subscriber " + std::to_string(s->handle) + ": bad object");
     if (owned) {
       s->source = AttrsReader::GetKv(r);
-      const std::string_view blob = r.Bytes();
+      const std::string_view blob = r.Section();
       auto def = ParseDefinition(s->source, T.zone);
       if (!def || !CheckApplicable(*def, node->type)) {
         return bad("subscriber " + std::to_string(s->handle) + ": definition no longer valid");
@@ -2543,6 +2543,9 @@ Result<void> Engine::Impl::Load(BinaryReader& r, std::vector<std::string>& notes
 
 std::string Engine::Save() const {
   BinaryWriter w;
+  // About 100 bytes per statistic: one allocation instead of a doubling series.
+  w.Reserve(static_cast<size_t>(impl_->counters.catalog_statistics + impl_->subs.size()) * 100 +
+            4096);
   impl_->Save(w);
   return w.Take();
 }

@@ -475,7 +475,8 @@ void JournalWriter::Submit(std::vector<Record> records, std::string key, Done do
   cv_.notify_one();
 }
 
-void JournalWriter::SubmitSnapshot(std::uint64_t seq, TimeMs taken_at, std::string data,
+void JournalWriter::SubmitSnapshot(std::uint64_t seq, TimeMs taken_at,
+                                   std::function<std::string()> data,
                                    std::function<void(Result<void>)> done) {
   {
     std::lock_guard lock(mu_);
@@ -491,7 +492,7 @@ void JournalWriter::SetRetention(std::int64_t retention_ms, int keep_snapshots) 
 }
 
 void JournalWriter::StoreSnapshot(PendingSnapshot& s) {
-  auto stored = journal_.PutSnapshot(s.seq, s.taken_at, s.data, keep_snapshots_);
+  auto stored = journal_.PutSnapshot(s.seq, s.taken_at, s.data(), keep_snapshots_);
   if (stored && retention_ms_ >= 0) {
     // Prune only what the oldest kept snapshot covers: recovery can fall back to it.
     auto kept = journal_.Snapshots();

@@ -190,7 +190,9 @@ class JournalWriter {
   // Stores a snapshot in its own transaction after the queued records, then prunes the journal
   // by retention (records older than `retention_ms` before `taken_at`, covered by the oldest
   // kept snapshot). `done` runs on the writer thread.
-  void SubmitSnapshot(std::uint64_t seq, TimeMs taken_at, std::string data,
+  // `data` is called on the writer thread (the caller's encoding and checksum run there, not on
+  // the caller's thread).
+  void SubmitSnapshot(std::uint64_t seq, TimeMs taken_at, std::function<std::string()> data,
                       std::function<void(Result<void>)> done);
   // Before Start(): snapshots kept, and the retention (0: prune everything covered; <0: never).
   void SetRetention(std::int64_t retention_ms, int keep_snapshots);
@@ -214,7 +216,7 @@ class JournalWriter {
   struct PendingSnapshot {
     std::uint64_t seq;
     TimeMs taken_at;
-    std::string data;
+    std::function<std::string()> data;
     std::function<void(Result<void>)> done;
   };
   std::deque<PendingSnapshot> snapshots_;

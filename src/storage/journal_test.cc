@@ -261,7 +261,8 @@ TEST_F(JournalTest, TheWriterStoresSnapshotsAndPrunesByRetention) {
   w.Submit(Records(5, "a"), "", [&](Result<BatchRange> r) { acked.set_value(r.has_value()); });
   ASSERT_TRUE(acked.get_future().get());  // a snapshot only covers committed records
   std::promise<Result<void>> stored;
-  w.SubmitSnapshot(5, 2000, "state", [&](Result<void> r) { stored.set_value(r); });
+  w.SubmitSnapshot(
+      5, 2000, [] { return std::string("state"); }, [&](Result<void> r) { stored.set_value(r); });
   EXPECT_TRUE(stored.get_future().get());
   w.Stop();
   EXPECT_EQ(w.Stats().snapshots, 1u);

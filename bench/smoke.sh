@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# CI: every benchmark script once in a tiny configuration so none rots. Nothing about timing is
+# asserted; each script must run to its end and exit 0. BUILD names the build directory with
+# src/tally and bench/tally-load (ctest passes its own).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export BUILD=${BUILD:?set BUILD to the build directory}
+export SMOKE=1
+bench/peek_bench.sh 1 1
+bench/ingest_bench.sh 1 4000
+UNIT=4000 bench/recovery_bench.sh 1 2
+IDLE_SESSIONS=20 bench/compare.sh 1 20 5
+bench/stats_bench.sh 1 20 100 1
+echo "bench smoke: every script ran"
