@@ -65,8 +65,8 @@ class WsEndpoint final : public WsHandler {
       return;
     }
     std::weak_ptr<WsPeer> weak = peer_;
-    auto reply = [weak](json::array out) {
-      if (auto p = weak.lock()) p->Send(json::serialize(out));
+    auto reply = [weak](std::string out) {
+      if (auto p = weak.lock()) p->Send(std::move(out));
     };
     auto result = server_.Handle(std::move(*messages), context_, reply);
     for (const auto& id : result.client_ids) {
@@ -175,9 +175,9 @@ struct NotificationsApi::Impl {
       s.responder.Send(
           Answer(body, *s.cookies, jsonp ? "text/javascript;charset=UTF-8" : "application/json"));
     };
-    auto result = server.Handle(std::move(messages), ctx, [state, finish](json::array out) {
+    auto result = server.Handle(std::move(messages), ctx, [state, finish](std::string out) {
       std::lock_guard lock(state->mu);
-      state->body = json::serialize(out);
+      state->body = std::move(out);
       if (state->cookies) finish(*state);
     });
     std::lock_guard lock(state->mu);

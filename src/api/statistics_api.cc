@@ -177,7 +177,9 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
   Limits limits;
   const Clock& clock;
   bayeux::Server* notifications;
-  std::unordered_map<std::uint64_t, Target> by_handle;  // engine thread
+  std::unordered_map<std::uint64_t, std::shared_ptr<const Target>> by_handle;  // engine thread
+  // Where JSON building, serialization and the hand-off to CometD run (ordered); null: inline.
+  std::function<void(std::function<void()>)> delivery;
 
   // Engine-thread state: subscriptions by principal key ("tenant\\subject") and id.
   std::map<std::string, std::map<std::string, Subscription>> subscriptions;
@@ -487,7 +489,8 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       a.stat.handle = opened->handle;
       values.push_back(StatEntry(a.stat, opened->value, verbose));
       sub.stats.push_back(a.stat);
-      by_handle[a.stat.handle] = Target{Key(who), op, session, a.stat};
+      by_handle[a.stat.handle] =
+          std::make_shared<const Target>(Target{Key(who), op, session, a.stat});
     }
     mine.emplace(op, std::move(sub));
     json::object out = Ok(json::object{
@@ -696,7 +699,7 @@ std::string StatisticsApi::SaveState() const {
 bool StatisticsApi::LoadState(std::string_view data) {
   BinaryReader r(data);
   std::map<std::string, std::map<std::string, Impl::Subscription>> subscriptions;
-  std::unordered_map<std::uint64_t, Impl::Target> by_handle;
+  std::unordered_map<std::uint64_t, std::shared_ptr<const Impl::Target>> by_handle;
   const size_t principals = r.Count(2);
   for (size_t i = 0; i < principals && r.Ok(); ++i) {
     const std::string key = r.Str();
@@ -713,7 +716,8 @@ bool StatisticsApi::LoadState(std::string_view data) {
         s.object_id = r.Str();
         s.object_type = r.Str();
         s.handle = r.U64();
-        by_handle[s.handle] = Impl::Target{key, sub.id, sub.session, s};
+        by_handle[s.handle] =
+            std::make_shared<const Impl::Target>(Impl::Target{key, sub.id, sub.session, s});
       }
       mine[sub.id] = std::move(sub);
     }
@@ -738,17 +742,35 @@ void StatisticsApi::DropTenant(stats::Engine& engine, const std::string& tenant)
   }
 }
 
+void StatisticsApi::SetDeliveryExecutor(std::function<void(std::function<void()>)> post) {
+  impl_->delivery = std::move(post);
+}
+
 void StatisticsApi::Deliver(std::vector<stats::Notification>& notifications) {
   auto& I = *impl_;
   if (I.notifications == nullptr) return;
-  std::map<std::pair<std::string, std::string>, json::array> groups;
-  for (const auto& n : notifications) {
+  // On the engine thread only the destinations are looked up; the values are immutable.
+  using Item = std::pair<std::shared_ptr<const Impl::Target>, stats::StatValue>;
+  auto items = std::make_shared<std::vector<Item>>();
+  items->reserve(notifications.size());
+  for (auto& n : notifications) {
     auto it = I.by_handle.find(n.handle);
     if (it == I.by_handle.end()) continue;
-    const Impl::Target& t = it->second;
-    groups[{t.principal_key, t.session}].push_back(Impl::UpdateEntry(t, n.value));
+    items->emplace_back(it->second, std::move(n.value));
   }
-  I.Send(groups);
+  if (items->empty()) return;
+  auto send = [impl = impl_, items] {
+    std::map<std::pair<std::string, std::string>, json::array> groups;
+    for (const auto& [t, v] : *items) {
+      groups[{t->principal_key, t->session}].push_back(Impl::UpdateEntry(*t, v));
+    }
+    impl->Send(groups);
+  };
+  if (I.delivery) {
+    I.delivery(std::move(send));
+  } else {
+    send();
+  }
 }
 
 void StatisticsApi::SessionClosed(const bayeux::SessionInfo& session) {
@@ -768,15 +790,21 @@ void StatisticsApi::SessionResumed(const bayeux::SessionInfo& session) {
     std::map<std::pair<std::string, std::string>, json::array> groups;
     const std::string key = bayeux::PrincipalKey(session.principal);
     for (const auto& [handle, t] : impl->by_handle) {
-      if (t.principal_key != key || (!t.session.empty() && t.session != session.client_id)) {
+      if (t->principal_key != key || (!t->session.empty() && t->session != session.client_id)) {
         continue;
       }
       auto v = e.Get(handle);
       if (!v) continue;
       // Only to the resumed session, even for principal-bound subscriptions.
-      groups[{key, session.client_id}].push_back(Impl::UpdateEntry(t, *v));
+      groups[{key, session.client_id}].push_back(Impl::UpdateEntry(*t, *v));
     }
-    impl->Send(groups);
+    // Through the same ordered path as updates, so it cannot overtake one queued before it.
+    auto send = [impl, groups = std::move(groups)]() mutable { impl->Send(groups); };
+    if (impl->delivery) {
+      impl->delivery(std::move(send));
+    } else {
+      send();
+    }
   });
 }
 

@@ -78,7 +78,11 @@ class StatisticsApi final {
   // Drops every subscription of a tenant (its event source went down); engine thread.
   void DropTenant(stats::Engine& engine, const std::string& tenant);
 
-  // Engine thread: turns engine notifications into /statistics/v3/updates messages.
+  // Before serving: where notification messages are built and handed to CometD — an ordered
+  // executor (a strand), so the engine thread only looks up destinations. Default: inline.
+  void SetDeliveryExecutor(std::function<void(std::function<void()>)> post);
+  // Engine thread: turns engine notifications into /statistics/v3/updates messages (values are
+  // moved out of `notifications`).
   void Deliver(std::vector<stats::Notification>& notifications);
   // A CometD session ended: its bound subscriptions are closed (a journaled command).
   void SessionClosed(const bayeux::SessionInfo& session);

@@ -3,6 +3,8 @@
 #include "auth/base64.h"
 #include "auth/jwt.h"
 #include "auth/password.h"
+#include "auth/service.h"
+#include "common/clock.h"
 
 namespace tally::auth {
 namespace {
@@ -104,6 +106,35 @@ TEST(JwtTest, RefusesAlgNone) {
       VerifyHs256(header + "." + payload + ".", "secret", VerifyOptions{1, 60, "", "", "tenant"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "token algorithm 'none' is not accepted (HS256 expected)");
+}
+
+TEST(AuthServiceTest, ACachedTokenStillExpiresAndAForgedOneIsNeverCached) {
+  config::AuthConfig config;
+  config.secret = "auth-service-test-secret-0123456789abcdef";
+  config.token_ttl_s = 60;
+  ManualClock clock(1'800'000'000'000);
+  AuthService auth(config, clock);
+  const std::string token = auth.IssueAccessToken(Principal{"ann", "acme", {"statistics:read"}});
+  HttpRequest req;
+  req.headers.emplace_back("authorization", "Bearer " + token);
+  for (int i = 0; i < 3; ++i) {  // verified once, then answered from the cache
+    auto who = auth.Authenticate(req);
+    ASSERT_TRUE(who) << who.error().message;
+    EXPECT_EQ(who->subject, "ann");
+    EXPECT_EQ(who->tenant, "acme");
+  }
+  clock.AdvanceMs((60 + config.max_skew_s + 1) * 1000);
+  auto late = auth.Authenticate(req);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().message, "token expired");
+  HttpRequest forged;
+  std::string bad = token;
+  char& c = bad[bad.size() - 10];  // inside the signature, all 6 bits are data
+  c = c == 'A' ? 'B' : 'A';
+  forged.headers.emplace_back("authorization", "Bearer " + bad);
+  clock.SetMs(1'800'000'000'000);
+  EXPECT_FALSE(auth.Authenticate(forged));
+  EXPECT_FALSE(auth.Authenticate(forged)) << "a refused token stays refused";
 }
 
 }  // namespace

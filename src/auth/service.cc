@@ -124,12 +124,27 @@ Result<Principal> AuthService::Authenticate(const HttpRequest& request) const {
     return Principal{ext->subject, ext->tenant,
                      ext->roles.empty() ? std::vector<std::string>{"statistics:read"} : ext->roles};
   }
+  const TimeMs now = clock_.NowMs();
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = cache_.find(std::string(token));
+    if (it != cache_.end()) {
+      if (now < it->second.expires_at_ms) return it->second.principal;
+      cache_.erase(it);
+    }
+  }
   auto claims = VerifyHs256(token, secret_, options);
   if (!claims) return claims.error();
   if (!claims->token_use.empty() && claims->token_use != "access") {
     return Error{Errc::kUnauthenticated, "a refresh token is not an access token"};
   }
-  return Principal{claims->subject, claims->tenant, claims->roles};
+  Principal principal{claims->subject, claims->tenant, claims->roles};
+  if (claims->expires_at > 0 && claims->not_before * 1000 <= now) {
+    std::lock_guard lock(cache_mu_);
+    if (cache_.size() >= kCacheLimit) cache_.clear();
+    cache_[std::string(token)] = Verified{principal, claims->expires_at * 1000};
+  }
+  return principal;
 }
 
 Result<Principal> AuthService::AuthenticateClient(

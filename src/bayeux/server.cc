@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 #include <unordered_map>
+#include <variant>
 
 namespace tally::bayeux {
 
@@ -42,6 +43,38 @@ bool ValidSegmentChar(char c) {
 const json::string* StringField(const json::object& m, std::string_view key) {
   const json::value* v = m.if_contains(key);
   return v != nullptr && v->is_string() ? &v->as_string() : nullptr;
+}
+
+// A message ready to go out: its JSON text, serialized once and shared by every session it goes
+// to.
+struct Queued {
+  std::shared_ptr<const std::string> text;
+  bool update = false;  // on /statistics/v3/updates (coalescable)
+};
+
+Queued MakeQueued(std::string_view channel, const json::value& data) {
+  json::object m;
+  m["channel"] = channel;
+  m["data"] = data;
+  return Queued{std::make_shared<const std::string>(json::serialize(m)), channel == kUpdates};
+}
+
+// The messages of one reply, in order: protocol replies (serialized when the reply is assembled,
+// outside the lock) and queued messages (already text).
+using Piece = std::variant<json::object, std::shared_ptr<const std::string>>;
+
+std::string Assemble(const std::vector<Piece>& pieces) {
+  std::string out = "[";
+  for (const Piece& p : pieces) {
+    if (out.size() > 1) out += ',';
+    if (const auto* o = std::get_if<json::object>(&p)) {
+      out += json::serialize(*o);
+    } else {
+      out += *std::get<std::shared_ptr<const std::string>>(p);
+    }
+  }
+  out += ']';
+  return out;
 }
 
 }  // namespace
@@ -95,7 +128,7 @@ struct Server::Impl {
     std::string browser;
     Transport transport = Transport::kLongPolling;
     std::set<std::string> subscriptions;
-    std::deque<json::object> queue;
+    std::deque<Queued> queue;
     bool connected = false;
     bool restored = false;  // restored after a restart; not yet connected again
     TimeMs expires = 0;     // 0: never (a connect is held)
@@ -103,7 +136,7 @@ struct Server::Impl {
     Reply push;  // WebSocket without ack: events go out at once
     bool ack = false;
     std::int64_t batch = 0;
-    std::map<std::int64_t, std::vector<json::object>> unacked;
+    std::map<std::int64_t, std::vector<Queued>> unacked;
   };
 
   Impl(const Options& o, const Clock& c) : options(o), clock(c) {}
@@ -122,8 +155,14 @@ struct Server::Impl {
   std::function<void(const Identity&, bool)> identity_changed;
   ServerStats stats;
 
-  // Work to run after the lock is released (callbacks into the application).
+  // Work to run after the lock is released (callbacks into the application, replies).
   std::vector<std::function<void()>> after;
+
+  // Answers `reply` with `pieces` once the lock is released.
+  void ReplyLater(Reply reply, std::vector<Piece> pieces) {
+    after.push_back(
+        [reply = std::move(reply), pieces = std::move(pieces)] { reply(Assemble(pieces)); });
+  }
 
   json::object Advice(std::int64_t interval) const {
     return json::object{{"reconnect", "retry"},
@@ -172,8 +211,7 @@ struct Server::Impl {
     if (it == sessions.end()) return;
     auto s = it->second;
     if (s->held) {
-      json::array out{s->held->connect_reply};
-      s->held->reply(std::move(out));
+      ReplyLater(std::move(s->held->reply), {std::move(s->held->connect_reply)});
       Unhold(*s);
     }
     for (const auto& pattern : s->subscriptions) Unsubscribe(*s, pattern);
@@ -198,7 +236,7 @@ struct Server::Impl {
 
   // Moves queued messages into `out`; with ack, they are remembered under a new batch number
   // that goes into the connect reply's ext.
-  void Drain(Session& s, json::array& out, json::object* connect_reply) {
+  void Drain(Session& s, std::vector<Piece>& out, json::object* connect_reply) {
     if (s.ack && connect_reply != nullptr) {
       if (!s.queue.empty()) {
         ++s.batch;
@@ -208,7 +246,7 @@ struct Server::Impl {
       (*connect_reply)["ext"] = json::object{{"ack", s.batch}};
     }
     stats.messages_delivered += s.queue.size();
-    for (auto& m : s.queue) out.push_back(std::move(m));
+    for (auto& m : s.queue) out.emplace_back(std::move(m.text));
     s.queue.clear();
   }
 
@@ -224,31 +262,37 @@ struct Server::Impl {
     if (!s.held) return;
     Held held = std::move(*s.held);
     Unhold(s);
-    json::array out;
+    std::vector<Piece> out;
     Drain(s, out, &held.connect_reply);
-    out.push_back(std::move(held.connect_reply));
+    out.emplace_back(std::move(held.connect_reply));
     s.expires = clock.NowMs() + options.interval_ms + options.max_interval_ms;
-    held.reply(std::move(out));
+    ReplyLater(std::move(held.reply), std::move(out));
   }
 
-  // Keeps the newest value per (subscriptionId, statisticId) in one update message.
+  // Keeps the newest value per (subscriptionId, statisticId) in one update message (the queued
+  // texts are read back: this runs only when a queue overflows).
   void Coalesce(Session& s) {
-    std::vector<json::object> others;
+    std::vector<Queued> others;
     std::map<std::pair<std::string, std::string>, json::value> newest;
     std::vector<std::pair<std::string, std::string>> order;
     size_t entries = 0;
-    for (auto& m : s.queue) {
-      const json::string* ch = StringField(m, "channel");
-      const json::value* data = m.if_contains("data");
+    for (auto& q : s.queue) {
       const json::value* stats_array = nullptr;
-      if (ch != nullptr && *ch == kUpdates && data != nullptr && data->is_object()) {
-        const json::value* inner = data->as_object().if_contains("data");
-        if (inner != nullptr && inner->is_object()) {
-          stats_array = inner->as_object().if_contains("statistics");
+      json::value parsed;
+      if (q.update) {
+        boost::system::error_code ec;
+        parsed = json::parse(*q.text, ec);
+        const json::value* data =
+            !ec && parsed.is_object() ? parsed.as_object().if_contains("data") : nullptr;
+        if (data != nullptr && data->is_object()) {
+          const json::value* inner = data->as_object().if_contains("data");
+          if (inner != nullptr && inner->is_object()) {
+            stats_array = inner->as_object().if_contains("statistics");
+          }
         }
       }
       if (stats_array == nullptr || !stats_array->is_array()) {
-        others.push_back(std::move(m));
+        others.push_back(std::move(q));
         continue;
       }
       for (const auto& st : stats_array->as_array()) {
@@ -269,7 +313,8 @@ struct Server::Impl {
       json::array merged;
       for (const auto& k : order) merged.push_back(std::move(newest[k]));
       stats.messages_coalesced += entries - order.size();
-      s.queue.push_back(UpdateMessage(std::move(merged)));
+      const json::object m = UpdateMessage(std::move(merged));
+      s.queue.push_back(MakeQueued(kUpdates, m.at("data")));
     }
   }
 
@@ -281,7 +326,7 @@ struct Server::Impl {
                               {"data", json::object{{"statistics", std::move(statistics)}}}}}};
   }
 
-  void Enqueue(Session& s, const std::string& channel, const json::value& data) {
+  void Enqueue(Session& s, const std::string& channel, const Queued& message) {
     bool subscribed = false;
     for (const auto& pattern : s.subscriptions) {
       if (ChannelMatches(pattern, channel)) {
@@ -290,13 +335,18 @@ struct Server::Impl {
       }
     }
     if (!subscribed) return;
-    json::object message{{"channel", channel}, {"data", data}};
     if (s.push && !s.ack) {
+      // WebSocket: out at once, under the lock, so pushes keep their order on the socket.
       ++stats.messages_delivered;
-      s.push(json::array{std::move(message)});
+      std::string text;
+      text.reserve(message.text->size() + 2);
+      text += '[';
+      text += *message.text;
+      text += ']';
+      s.push(std::move(text));
       return;
     }
-    s.queue.push_back(std::move(message));
+    s.queue.push_back(message);
     if (s.queue.size() > options.max_queue) Coalesce(s);
     Wake(s);
   }
@@ -373,7 +423,7 @@ void Server::SetIdentityChanged(std::function<void(const Identity&, bool)> chang
 HandleResult Server::Handle(json::array messages, const Context& ctx, Reply reply) {
   auto& I = *impl_;
   HandleResult result;
-  json::array out;
+  std::vector<Piece> out;
   std::optional<Impl::Held> hold;
   std::shared_ptr<Impl::Session> hold_session;
   {
@@ -463,7 +513,7 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
           if (acked != nullptr && acked->is_number()) {
             const auto n = acked->to_number<std::int64_t>();
             // Batches up to n arrived; later ones were lost with their response: redeliver.
-            std::deque<json::object> again;
+            std::deque<Queued> again;
             for (auto it = s->unacked.begin(); it != s->unacked.end();) {
               if (it->first > n) {
                 for (auto& msg : it->second) again.push_back(std::move(msg));
@@ -511,9 +561,7 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
           s->expires = 0;
         } else {
           r["advice"] = I.Advice(I.options.interval_ms);
-          json::array events;
-          I.Drain(*s, events, &r);
-          for (auto& e : events) out.push_back(std::move(e));
+          I.Drain(*s, out, &r);
           s->expires = now + I.options.interval_ms + I.options.max_interval_ms;
           replies.push_back(std::move(r));
         }
@@ -577,8 +625,9 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
       // server's alone.
       if (I.options.bench_channels && channel.rfind("/bench/", 0) == 0) {
         const json::value* data = m.if_contains("data");
-        const json::value payload = data != nullptr ? *data : json::value(nullptr);
-        for (Impl::Session* other : I.SubscribersOf(channel)) I.Enqueue(*other, channel, payload);
+        // Serialized once for every subscriber.
+        const Queued message = MakeQueued(channel, data != nullptr ? *data : json::value(nullptr));
+        for (Impl::Session* other : I.SubscribersOf(channel)) I.Enqueue(*other, channel, message);
         json::object r = Impl::Base(m, channel);
         r["successful"] = true;
         replies.push_back(std::move(r));
@@ -587,24 +636,23 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
       }
     }
     // Order: handshake replies, queued events of the session, then the other replies.
-    for (auto& r : handshake_replies) out.push_back(std::move(r));
+    std::vector<Piece> ordered;
+    for (auto& r : handshake_replies) ordered.emplace_back(std::move(r.as_object()));
+    for (auto& e : out) ordered.push_back(std::move(e));
     if (touched && !hold && !touched->held && ctx.transport != Transport::kWebSocket) {
-      json::array events;
-      I.Drain(*touched, events, nullptr);
-      json::array reordered;
-      for (auto& r : out) reordered.push_back(std::move(r));
-      for (auto& e : events) reordered.push_back(std::move(e));
-      out = std::move(reordered);
+      I.Drain(*touched, ordered, nullptr);
     }
-    for (auto& r : replies) out.push_back(std::move(r));
+    for (auto& r : replies) ordered.emplace_back(std::move(r));
     if (hold) {
       hold->reply = std::move(reply);
       hold_session->held = std::move(*hold);
       ++I.held_by_browser[hold_session->browser];
       ++I.stats.held_connects;
     } else {
-      if (out.empty()) out.push_back(json::object{{"successful", false}, {"error", "400::empty"}});
-      reply(std::move(out));
+      if (ordered.empty()) {
+        ordered.emplace_back(json::object{{"successful", false}, {"error", "400::empty"}});
+      }
+      I.ReplyLater(std::move(reply), std::move(ordered));
     }
   }
   I.RunAfter();
@@ -634,30 +682,42 @@ void Server::Detach(const std::string& client_id) {
 void Server::DeliverToSession(const std::string& client_id, const std::string& channel,
                               json::value data) {
   auto& I = *impl_;
-  std::lock_guard lock(I.mu);
-  auto it = I.sessions.find(client_id);
-  if (it != I.sessions.end()) I.Enqueue(*it->second, channel, data);
+  const Queued message = MakeQueued(channel, data);  // before taking the lock
+  {
+    std::lock_guard lock(I.mu);
+    auto it = I.sessions.find(client_id);
+    if (it != I.sessions.end()) I.Enqueue(*it->second, channel, message);
+  }
+  I.RunAfter();
 }
 
 void Server::DeliverToPrincipal(const std::string& principal_key, const std::string& channel,
                                 json::value data) {
   auto& I = *impl_;
-  std::lock_guard lock(I.mu);
-  auto p = I.by_principal.find(principal_key);
-  if (p == I.by_principal.end()) return;
-  for (const auto& id : p->second) {
-    auto it = I.sessions.find(id);
-    if (it != I.sessions.end()) I.Enqueue(*it->second, channel, data);
+  const Queued message = MakeQueued(channel, data);
+  {
+    std::lock_guard lock(I.mu);
+    auto p = I.by_principal.find(principal_key);
+    if (p == I.by_principal.end()) return;
+    for (const auto& id : p->second) {
+      auto it = I.sessions.find(id);
+      if (it != I.sessions.end()) I.Enqueue(*it->second, channel, message);
+    }
   }
+  I.RunAfter();
 }
 
 void Server::DeliverToTenant(const std::string& tenant, const std::string& channel,
                              json::value data) {
   auto& I = *impl_;
-  std::lock_guard lock(I.mu);
-  for (auto& [id, s] : I.sessions) {
-    if (s->principal.tenant == tenant) I.Enqueue(*s, channel, data);
+  const Queued message = MakeQueued(channel, data);
+  {
+    std::lock_guard lock(I.mu);
+    for (auto& [id, s] : I.sessions) {
+      if (s->principal.tenant == tenant) I.Enqueue(*s, channel, message);
+    }
   }
+  I.RunAfter();
 }
 
 void Server::Sweep() {
@@ -707,8 +767,11 @@ bool Server::SessionOwnedBy(const std::string& client_id, const std::string& pri
 }
 
 void Server::ReleaseAll() {
-  std::lock_guard lock(impl_->mu);
-  for (auto& [id, s] : impl_->sessions) impl_->Wake(*s);
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [id, s] : impl_->sessions) impl_->Wake(*s);
+  }
+  impl_->RunAfter();
 }
 
 ServerStats Server::Stats() const {

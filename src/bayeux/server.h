@@ -44,8 +44,10 @@ struct Context {
   bool secure = false;  // TLS: cookies get Secure
 };
 
-// Completes one request (or one WebSocket frame) with its reply messages.
-using Reply = std::function<void(boost::json::array messages)>;
+// Completes one request (or one WebSocket frame) with its reply messages: the text of a JSON
+// array. Called outside the server's lock (so serialization and I/O never hold it up), except
+// for WebSocket pushes, which keep their order by going out under it.
+using Reply = std::function<void(std::string messages)>;
 
 struct HandleResult {
   std::vector<std::string> set_cookies;  // Set-Cookie values for the HTTP response

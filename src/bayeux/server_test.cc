@@ -36,7 +36,8 @@ class BayeuxTest : public ::testing::Test {
       std::optional<json::array> now;
     };
     auto state = std::make_shared<State>();
-    server_.Handle(json::parse(text).as_array(), ctx, [state, later](json::array a) {
+    server_.Handle(json::parse(text).as_array(), ctx, [state, later](std::string reply) {
+      json::array a = json::parse(reply).as_array();
       if (state->inline_call) {
         state->now = std::move(a);
       } else if (later != nullptr) {

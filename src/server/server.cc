@@ -1,8 +1,10 @@
 #include "server/server.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -479,6 +481,11 @@ int Run(const config::Config& config, const RunOptions& options) {
   };
 
   asio::io_context ioc(config.server.io_threads);
+  // Notification messages are built and handed to CometD on an I/O thread, in order (a strand),
+  // not on the engine thread.
+  auto delivery = asio::make_strand(ioc);
+  statistics.SetDeliveryExecutor(
+      [delivery](std::function<void()> work) { asio::post(delivery, std::move(work)); });
   net::HttpServer http(ioc, http_options, router, observer);
 
   metrics.AddGauge("tally_http_open_connections", "Open HTTP connections",
