@@ -637,6 +637,10 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
     co_await WaitUntil([&] { return !busy[0]; });
   }
   asio::steady_timer t(ex);
+  // The logins' own notifications (every subscribed statistic changes) go out before the
+  // measured phase starts.
+  t.expires_after(std::chrono::seconds(2));
+  co_await t.async_wait(asio::use_awaitable);
   started = NowUs();
   const std::int64_t end = started + static_cast<std::int64_t>(s.opt.duration_s) * 1'000'000;
   double owed = 0;

@@ -3,7 +3,7 @@
 # bound to its session) to K agents' CurrentAgentState, while an ingest driver sends agent-state
 # events at R events/s (bench/load.cc `stats`). Long-polling and WebSocket alternate, ROUNDS
 # times each, on a fresh release server per run (wall clock, synchronous=FULL journal).
-# Usage: bench/stats_bench.sh [ROUNDS] [SESSIONS] [RATE] [SECONDS]
+# Usage: [STATS_PER_SESSION=K (10)] bench/stats_bench.sh [ROUNDS] [SESSIONS] [RATE] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -59,12 +59,12 @@ run() {  # $1 = transport
   for _ in $(seq 200); do curl -sf http://127.0.0.1:18110/readyz >/dev/null && break; sleep 0.05; done
   "$load" stats --url http://127.0.0.1:18110/statistics/v3/notifications --transport "$1" \
     --token "$(token reader:reader-secret)" --ingest-token "$(token feeder:feeder-secret)" \
-    --clients "$sessions" --stats-per-client 10 --agents 1000 --rate "$rate" --duration "$seconds" \
+    --clients "$sessions" --stats-per-client "${STATS_PER_SESSION:-10}" --agents 1000 --rate "$rate" --duration "$seconds" \
     || [ -z "${SMOKE:-}" ]  # a failed run shows in the figures; the smoke run must not fail
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 }
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p"; }
-echo "machine: $(nproc) cores; $sessions sessions x 10 statistics, $rate events/s for $seconds s"
+echo "machine: $(nproc) cores; $sessions sessions x ${STATS_PER_SESSION:-10} statistics, $rate events/s for $seconds s"
 lp_p99=(); lp_p50=(); ws_p99=(); ws_p50=(); lp_n=(); ws_n=()
 for r in $(seq "$rounds"); do
   a=$(run long-polling); b=$(run websocket)
@@ -74,7 +74,7 @@ for r in $(seq "$rounds"); do
 done
 echo "median long-polling: p50 $(median "${lp_p50[@]}") ms, p99 $(median "${lp_p99[@]}") ms, $(median "${lp_n[@]}") notifications/s"
 echo "median websocket:    p50 $(median "${ws_p50[@]}") ms, p99 $(median "${ws_p99[@]}") ms, $(median "${ws_n[@]}") notifications/s"
-report "| transport ($rounds runs each, medians; $sessions sessions × 10 statistics, $rate events/s for $seconds s) | notifications/s | p50 ms | p99 ms | goal |" \
+report "| transport ($rounds runs each, medians; $sessions sessions × ${STATS_PER_SESSION:-10} statistics, $rate events/s for $seconds s) | notifications/s | p50 ms | p99 ms | goal |" \
   "|---|---|---|---|---|" \
   "| long-polling | $(fmt "$(median "${lp_n[@]}")") | $(median "${lp_p50[@]}") | **$(median "${lp_p99[@]}")** | p99 ≤ 20 ms |" \
   "| WebSocket | $(fmt "$(median "${ws_n[@]}")") | $(median "${ws_p50[@]}") | **$(median "${ws_p99[@]}")** | p99 ≤ 20 ms |"
