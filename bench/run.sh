@@ -36,7 +36,7 @@ cat "$out/engine.md"
 step peek bench/peek_bench.sh 5 5
 step ingest bench/ingest_bench.sh 5 200000
 step recovery bench/recovery_bench.sh 1 10
-step chat bench/compare.sh 5 1000 150
+step chat bench/compare.sh 5 1000 80
 step stats bench/stats_bench.sh 5 1000 1000 10
 rm -f "$out/engine-run.md"
 bench/update_benchmarks.sh "$out"

@@ -682,7 +682,13 @@ int Run(const config::Config& config, const RunOptions& options) {
                      http.Stats().open_connections);
       ioc.stop();
     });
-    http.Shutdown([&grace] { grace.cancel(); });
+    // Drained: every connection has finished, nothing is left to answer. Stop the I/O threads
+    // explicitly rather than waiting for the io_context to run out of work (an operation parked
+    // without a deadline once kept a server from exiting).
+    http.Shutdown([&grace, &ioc] {
+      grace.cancel();
+      ioc.stop();
+    });
   });
 
   std::vector<std::thread> threads;

@@ -198,7 +198,9 @@ struct Engine::Impl {
     std::uint64_t handle = 0;
     Instance* inst = nullptr;
     std::unique_ptr<Instance> owned;  // ad-hoc statistics
-    KeyValues source;                 // ad-hoc: the definition as given (snapshots re-parse it)
+    // Ad-hoc: the definition as given (snapshots re-parse it), shared by every subscriber that
+    // opened the same one (Sources).
+    std::shared_ptr<const KeyValues> source;
     NotificationMode mode = NotificationMode::kImmediate;
     std::int64_t frequency_ms = 10'000;
     double insensitivity = 0;
@@ -225,6 +227,23 @@ struct Engine::Impl {
   std::uint64_t next_handle = 1;
   std::uint64_t next_seq = 0;
   EngineCounters counters;
+  // Interned ad-hoc definitions (wallboards open the same ones many times).
+  std::map<KeyValues, std::weak_ptr<const KeyValues>> sources;
+
+  std::shared_ptr<const KeyValues> Source(const KeyValues& kv) {
+    auto& slot = sources[kv];
+    if (auto alive = slot.lock()) return alive;
+    auto made = std::make_shared<const KeyValues>(kv);
+    slot = made;
+    return made;
+  }
+  void ReleaseSource(std::shared_ptr<const KeyValues>& source) {
+    if (!source) return;
+    const KeyValues key = *source;
+    source.reset();
+    auto it = sources.find(key);
+    if (it != sources.end() && it->second.expired()) sources.erase(it);
+  }
 
   // Snapshots (definitions at the end of this file).
   void Save(BinaryWriter& w) const;
@@ -1806,7 +1825,7 @@ Result<Engine::Opened> Engine::OpenDefinition(std::string_view tenant, const Key
   Impl::Instance* raw = inst.get();
   I.Register(*raw, I.now);
   auto opened = I.Subscribe(raw, std::move(inst), *shared);
-  if (opened) I.subs.at(opened->handle)->source = definition;
+  if (opened) I.subs.at(opened->handle)->source = I.Source(definition);
   return opened;
 }
 
@@ -1818,6 +1837,7 @@ void Engine::Close(std::uint64_t handle) {
   auto& list = s.inst->subs;
   list.erase(std::remove(list.begin(), list.end(), handle), list.end());
   if (s.owned) I.Unregister(*s.owned);
+  I.ReleaseSource(s.source);
   I.subs.erase(it);
   --I.counters.open_statistics;
 }
@@ -2137,7 +2157,7 @@ void Engine::Impl::Save(BinaryWriter& w) const {
     w.I64(s.inst->node->index);
     w.Bool(s.owned != nullptr);
     if (s.owned) {
-      AttrsWriter::PutKv(w, s.source);
+      AttrsWriter::PutKv(w, *s.source);
       const size_t section = w.BeginSection();
       s.owned->stat.Save(w);
       w.EndSection(section);
@@ -2446,9 +2466,9 @@ Result<void> Engine::Impl::Load(BinaryReader& r, std::vector<std::string>& notes
     Node* node = find_node(T, kind, ni);
     if (node == nullptr) return bad("subscriber " + std::to_string(s->handle) + ": bad object");
     if (owned) {
-      s->source = AttrsReader::GetKv(r);
+      s->source = Source(AttrsReader::GetKv(r));
       const std::string_view blob = r.Section();
-      auto def = ParseDefinition(s->source, T.zone);
+      auto def = ParseDefinition(*s->source, T.zone);
       if (!def || !CheckApplicable(*def, node->type)) {
         return bad("subscriber " + std::to_string(s->handle) + ": definition no longer valid");
       }
