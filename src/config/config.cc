@@ -350,6 +350,7 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
     t.Integer("snapshot_every_events", cfg.storage.snapshot_every_events, 1, 1'000'000'000);
     t.Integer("keep_snapshots", cfg.storage.keep_snapshots, 1, 100);
     t.Bool("snapshot_on_shutdown", cfg.storage.snapshot_on_shutdown);
+    t.Integer("max_bytes", cfg.storage.max_bytes, 0, std::int64_t{1} << 50);
   });
   r.Table("engine", [&](TableReader& t) {
     t.String("clock", cfg.engine.clock, [](const std::string& v) -> std::string {

@@ -106,6 +106,7 @@ struct StorageConfig {
   std::uint32_t snapshot_every_events = 1'000'000;  // ...or after this many journal records
   std::uint32_t keep_snapshots = 2;                 // older ones are deleted
   bool snapshot_on_shutdown = true;  // false: a restart replays since the last periodic one
+  std::uint64_t max_bytes = 0;       // cap on the database size (0: the disk is the limit)
 };
 
 struct EngineConfig {

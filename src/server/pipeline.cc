@@ -138,6 +138,18 @@ void Pipeline::Submit(std::vector<stats::Event> events, std::string key, Done do
           {
             std::lock_guard l(mu_);
             ++stats_.storage_failures;
+            // The batch was not stored: its DNs' gate goes back to what is committed, so the
+            // client's retry is not refused as out of order.
+            for (const auto& e : *batch) {
+              if (e.this_dn.empty()) continue;
+              const std::string k = DnKey(e);
+              auto c = committed_time_.find(k);
+              if (c != committed_time_.end()) {
+                last_time_[k] = c->second;
+              } else {
+                last_time_.erase(k);
+              }
+            }
           }
           TALLY_LOG_ERROR("journal: {}", r.error().message);
           return done(Error{Errc::kUnavailable, "the journal cannot store events right now (" +
@@ -155,6 +167,11 @@ void Pipeline::Submit(std::vector<stats::Event> events, std::string key, Done do
           std::lock_guard l(mu_);
           ++stats_.batches;
           stats_.events += batch->size();
+          for (const auto& e : *batch) {
+            if (e.this_dn.empty()) continue;
+            auto& t = committed_time_[DnKey(e)];
+            t = std::max(t, e.time);
+          }
         }
         // Posted from the writer thread in commit order, so the engine applies in seq order.
         engine_.Post([this, batch, last = r->last_seq](stats::Engine& engine) {
@@ -247,8 +264,8 @@ std::string Pipeline::SaveState() const {
   std::lock_guard lock(mu_);
   BinaryWriter w;
   w.I64(last_stamp_);
-  w.U64(last_time_.size());
-  for (const auto& [key, t] : last_time_) {
+  w.U64(committed_time_.size());
+  for (const auto& [key, t] : committed_time_) {
     w.Str(key);
     w.I64(t);
   }
@@ -280,7 +297,8 @@ bool Pipeline::LoadState(std::string_view data) {
   if (!r.Ok() || !r.AtEnd()) return false;
   std::lock_guard lock(mu_);
   last_stamp_ = std::max(last_stamp_, stamp);
-  last_time_ = std::move(times);
+  last_time_ = times;
+  committed_time_ = std::move(times);
   links_down_ = std::move(links);
   return true;
 }
@@ -419,6 +437,8 @@ Result<void> Pipeline::Recover(storage::Journal& journal, api::StatisticsApi& ap
         if (!e->this_dn.empty()) {
           auto& t = last_time_[DnKey(*e)];
           t = std::max(t, e->time);
+          auto& c = committed_time_[DnKey(*e)];
+          c = std::max(c, e->time);
         }
         if (auto applied = engine.Apply(*e, discard); !applied) ++stats_.apply_failures;
         engine_.OnApplied(*e);

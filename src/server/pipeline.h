@@ -114,7 +114,8 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
   std::atomic<bool> ready_{false};
 
   mutable std::mutex mu_;  // orders the gate check and the hand-off to the writer
-  std::unordered_map<std::string, TimeMs> last_time_;  // per DN key: newest accepted event
+  std::unordered_map<std::string, TimeMs> last_time_;       // per DN key: newest accepted event
+  std::unordered_map<std::string, TimeMs> committed_time_;  // per DN key: newest stored event
   TimeMs last_stamp_ = 0;
   std::unordered_map<std::string, std::vector<std::string>> links_down_;  // tenant → switches
   std::unordered_map<std::string, TimeMs> last_event_at_;  // tenant → server time of last batch

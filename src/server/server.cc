@@ -267,6 +267,7 @@ int Run(const config::Config& config, const RunOptions& options) {
 
   storage::JournalOptions journal_options;
   journal_options.path = config.Resolve(config.storage.path);
+  journal_options.max_bytes = config.storage.max_bytes;
   journal_options.durability = config.storage.durability == "off" ? storage::Durability::kOff
                                : config.storage.durability == "normal"
                                    ? storage::Durability::kNormal

@@ -94,6 +94,14 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
                      : options.durability == Durability::kNormal ? "PRAGMA synchronous=NORMAL"
                                                                  : "PRAGMA synchronous=OFF";
   if (auto r = j->Exec(sync); !r) return r.error();
+  if (options.max_bytes > 0) {
+    Stmt size(j->db_, "PRAGMA page_size");
+    if (!size.Ok() || size.Step() != SQLITE_ROW) return j->SqlError("cannot read the page size");
+    const auto pages = std::max<std::uint64_t>(options.max_bytes / size.Int(0), 16);
+    if (auto r = j->Exec(("PRAGMA max_page_count=" + std::to_string(pages)).c_str()); !r) {
+      return r.error();
+    }
+  }
   if (auto r = j->Exec(
           "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
           "CREATE TABLE IF NOT EXISTS journal(seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"

@@ -44,6 +44,9 @@ enum class Durability { kFull, kNormal, kOff };  // SQLite synchronous=FULL|NORM
 struct JournalOptions {
   std::string path;
   Durability durability = Durability::kFull;
+  // A cap on the database size (0: none). Past it, commits fail like on a full disk: ingest
+  // answers 503 and nothing of the failing batch is acknowledged.
+  std::uint64_t max_bytes = 0;
 };
 
 // The outcome of an idempotent batch: the sequence range it was stored under.

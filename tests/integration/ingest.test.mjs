@@ -13,7 +13,7 @@ const CATALOG = path.join(SOURCE_DIR, 'config/statistics.toml');
 const NAMES = catalogNames(readFileSync(CATALOG, 'utf8'));
 
 function config({ db = '', clock = 'event', maxBody = 1 << 20, perBatch = 1000, heartbeatMs = 0,
-  snapshotEvery = 1_000_000, retentionDays = 8, snapshotOnShutdown = true } = {}) {
+  snapshotEvery = 1_000_000, retentionDays = 8, snapshotOnShutdown = true, maxBytes = 0 } = {}) {
   return `
 [server]
 max_body_bytes = ${maxBody}
@@ -24,7 +24,7 @@ clock = "${clock}"
 [ingest]
 events_per_batch = ${perBatch}
 heartbeat_timeout_ms = ${heartbeatMs}
-${db ? `[storage]\npath = "${db}"\nsnapshot_every_events = ${snapshotEvery}\nretention_days = ${retentionDays}\nsnapshot_on_shutdown = ${snapshotOnShutdown}\n` : ''}
+${db ? `[storage]\npath = "${db}"\nsnapshot_every_events = ${snapshotEvery}\nretention_days = ${retentionDays}\nsnapshot_on_shutdown = ${snapshotOnShutdown}\nmax_bytes = ${maxBytes}\n` : ''}
 [auth]
 secret = "ingest-test-signing-key-0123456789abcdef"
 ${authToml({
@@ -207,6 +207,52 @@ describe('journal durability', () => {
     // The same operationId is still taken: the subscription itself survived.
     assert.equal((await stats(tally.url, tok.reader, 'POST', '/subscriptions', SUBSCRIPTION)).status, 409);
     await tally.stop();
+  });
+});
+
+describe('a full disk', () => {
+  test('past storage.max_bytes ingest answers 503 naming the storage error; every acknowledged event survives; the server keeps serving', async () => {
+    const db = path.join(tempDir(), 'journal.db');
+    const cfg = config({ db, maxBytes: 200_000, snapshotOnShutdown: false });
+    let tally = await startTally({ config: cfg });
+    let tok = await tokens(tally.url);
+    const all = batches(makeStream(2000), 25);
+    let acknowledged = 0;
+    let refused = null;
+    let i = 0;
+    for (; i < all.length; i++) {
+      const r = await ingest(tally.url, tok.feeder, all[i], { key: `b${i}` });
+      if (r.status !== 200) {
+        refused = r;
+        break;
+      }
+      acknowledged += r.body.accepted;
+    }
+    assert.ok(refused, `the cap was never reached after ${acknowledged} events`);
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.match(refused.body.status.message, /journal cannot store events right now .*full.*nothing of this batch was accepted/);
+    // Retried, still refused (nothing half-stored); everything else keeps working.
+    assert.equal((await ingest(tally.url, tok.feeder, all[i], { key: `b${i}` })).status, 503);
+    assert.equal((await fetch(`${tally.url}/healthz`)).status, 200);
+    const before = await stats(tally.url, tok.reader, 'POST', '/operations/get-statistic-ex', everyStatistic(NAMES));
+    assert.equal(before.status, 200);
+    await tally.stop();
+    const journal = JSON.parse(runTally(['journal', 'stats', '--db', db]).stdout);
+    assert.equal(journal.events, acknowledged, 'exactly the acknowledged events are in the journal');
+    // After a restart the statistics are those of the acknowledged events.
+    tally = await startTally({ configFile: tally.configFile });
+    tok = await tokens(tally.url);
+    const after = await stats(tally.url, tok.reader, 'POST', '/operations/get-statistic-ex', everyStatistic(NAMES));
+    assert.deepEqual(after.body, before.body);
+    await tally.stop();
+    // With room again (no cap), the client's retry of the refused batch goes through, once.
+    tally = await startTally({ config: config({ db, snapshotOnShutdown: false }) });
+    tok = await tokens(tally.url);
+    const retry = await ingest(tally.url, tok.feeder, all[i], { key: `b${i}` });
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.equal(retry.body.duplicate, undefined);
+    await tally.stop();
+    assert.equal(JSON.parse(runTally(['journal', 'stats', '--db', db]).stdout).events, acknowledged + all[i].length);
   });
 });
 
