@@ -484,9 +484,11 @@ int Run(const config::Config& config, const RunOptions& options) {
   asio::io_context ioc(config.server.io_threads);
   // Notification messages are built and handed to CometD on an I/O thread, in order (a strand),
   // not on the engine thread.
+  // Captured by reference: a strand must not outlive its io_context, and `statistics` (declared
+  // earlier) is destroyed after both; the engine thread, the only caller, stops before either.
   auto delivery = asio::make_strand(ioc);
   statistics.SetDeliveryExecutor(
-      [delivery](std::function<void()> work) { asio::post(delivery, std::move(work)); });
+      [&delivery](std::function<void()> work) { asio::post(delivery, std::move(work)); });
   net::HttpServer http(ioc, http_options, router, observer);
 
   metrics.AddGauge("tally_http_open_connections", "Open HTTP connections",
