@@ -36,31 +36,9 @@ events_per_batch = 100000
 max_body_bytes = 67108864
 [auth]
 secret = "bench-signing-key-0123456789abcdef0123"
-[[auth.client]]
-id = "feeder"
-secret_hash = "$($bin hash-password --iterations 1000 <<< feeder-secret)"
-tenant = "acme"
-roles = ["events:write"]
 TOML
+  client_toml feeder events:write
   "$bin" simulate --print-config --agents 1000 --queues 10
-}
-
-# One NDJSON file per producer: producer p owns DNs 7001+p, 7001+p+P, …; logins, then
-# ready/not-ready alternating, times increasing.
-gen() {  # $1 = events in total
-  for p in $(seq 0 $((producers - 1))); do
-    awk -v p="$p" -v P="$producers" -v n="$(( $1 / producers ))" 'BEGIN {
-      t = 1800000000000; k = 0
-      for (i = p; i < 1000 && k < n; i += P) {
-        printf "{\"type\":\"EventAgentLogin\",\"agentId\":\"agent%03d\",\"thisDN\":\"%d\",\"placeId\":\"place%03d\",\"time\":%d}\n", i + 1, 7001 + i, i + 1, t; k++
-      }
-      while (k < n) {
-        for (i = p; i < 1000 && k < n; i += P) {
-          printf "{\"type\":\"%s\",\"thisDN\":\"%d\",\"time\":%d}\n", (k % 2 ? "EventAgentReady" : "EventAgentNotReady"), 7001 + i, t + k; k++
-        }
-      }
-    }' > "$work/events.$p.ndjson"
-  done
 }
 
 start() {  # $1 = config file; waits for readiness, sets pid and port
@@ -72,28 +50,22 @@ start() {  # $1 = config file; waits for readiness, sets pid and port
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
 ingest() {  # sends every file concurrently, prints events/s
-  local t0 t1 pids=()
+  local t0 t1
   t0=$(date +%s.%N)
-  for p in $(seq 0 $((producers - 1))); do
-    "$bin" replay "$work/events.$p.ndjson" --url http://127.0.0.1:18090 \
-      --client feeder:feeder-secret --batch "$batch" --no-progress > /dev/null &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
+  replay_files http://127.0.0.1:18090 "$batch"
   t1=$(date +%s.%N)
-  awk -v n="$2" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}'
+  awk -v n="$1" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}'
 }
 
-
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $producers producers, batches of $batch"
-gen "$events"
+gen_state_events "$events" "$producers"
 durable=(); memory=()
 for r in $(seq "$rounds"); do
   rm -f "$work"/j.db*
   config "$work/j.db" > "$work/durable.toml"
-  start "$work/durable.toml"; durable+=("$(ingest x "$events")"); stop
+  start "$work/durable.toml"; durable+=("$(ingest "$events")"); stop
   config "" > "$work/memory.toml"
-  start "$work/memory.toml"; memory+=("$(ingest x "$events")"); stop
+  start "$work/memory.toml"; memory+=("$(ingest "$events")"); stop
   echo "round $r: durable ${durable[-1]} events/s, in-memory journal ${memory[-1]} events/s"
 done
 md=$(median "${durable[@]}"); mm=$(median "${memory[@]}")

@@ -38,29 +38,9 @@ events_per_batch = 100000
 max_body_bytes = 67108864
 [auth]
 secret = "bench-signing-key-0123456789abcdef0123"
-[[auth.client]]
-id = "feeder"
-secret_hash = "$($bin hash-password --iterations 1000 <<< feeder-secret)"
-tenant = "acme"
-roles = ["events:write"]
 TOML
+  client_toml feeder events:write
   "$bin" simulate --print-config --agents 1000 --queues 10
-}
-
-gen() {  # $1 = events in total; one file per producer, disjoint DNs, times increasing
-  for p in $(seq 0 $((producers - 1))); do
-    awk -v p="$p" -v P="$producers" -v n="$(( $1 / producers ))" 'BEGIN {
-      t = 1800000000000; k = 0
-      for (i = p; i < 1000 && k < n; i += P) {
-        printf "{\"type\":\"EventAgentLogin\",\"agentId\":\"agent%03d\",\"thisDN\":\"%d\",\"placeId\":\"place%03d\",\"time\":%d}\n", i + 1, 7001 + i, i + 1, t; k++
-      }
-      while (k < n) {
-        for (i = p; i < 1000 && k < n; i += P) {
-          printf "{\"type\":\"%s\",\"thisDN\":\"%d\",\"time\":%d}\n", (k % 2 ? "EventAgentReady" : "EventAgentNotReady"), 7001 + i, t + k; k++
-        }
-      }
-    }' > "$work/events.$p.ndjson"
-  done
 }
 
 start() {  # $1 = config; sets pid; returns after /readyz
@@ -71,16 +51,7 @@ start() {  # $1 = config; sets pid; returns after /readyz
 }
 stop() { kill "-$1" "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
-ingest() {
-  local pids=()
-  for p in $(seq 0 $((producers - 1))); do
-    "$bin" replay "$work/events.$p.ndjson" --url http://127.0.0.1:18091 \
-      --client feeder:feeder-secret --batch 1000 --no-progress > /dev/null &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-}
-
+ingest() { replay_files http://127.0.0.1:18091 1000; }
 
 time_to_ready() {  # $1 = config, $2 = signal to stop with; prints the median of 5 starts
   local times=() t0 t1
@@ -101,7 +72,7 @@ for m in "${sizes[@]}"; do
   n=$(( m * unit ))
   echo "== journal of $m M events"
   # Worst crash: snapshots every 1M records; the journal ends 1000 short of the next one.
-  gen $(( n - 1000 ))
+  gen_state_events $(( n - 1000 )) "$producers"
   rm -f "$work"/j.db*
   config "$work/j.db" 1000000 86400 false > "$work/crash.toml"
   start "$work/crash.toml"; ingest; stop 9

@@ -35,17 +35,9 @@ requests_per_second = 1000000
 statistics_per_subscription = 1000
 [auth]
 secret = "bench-signing-key-0123456789abcdef0123"
-[[auth.client]]
-id = "reader"
-secret_hash = "$($bin hash-password --iterations 1000 <<< reader-secret)"
-tenant = "acme"
-roles = ["statistics:read"]
-[[auth.client]]
-id = "feeder"
-secret_hash = "$($bin hash-password --iterations 1000 <<< feeder-secret)"
-tenant = "acme"
-roles = ["events:write"]
 TOML
+  client_toml reader statistics:read
+  client_toml feeder events:write
   "$bin" simulate --print-config --agents 1000 --queues 10
 } > "$work/tally.toml"
 ulimit -n 65536 2>/dev/null || true

@@ -572,6 +572,9 @@ int Run(const config::Config& config, const RunOptions& options) {
   metrics.AddCounterFunction("tally_snapshots_total", "Engine snapshots taken", [&pipeline] {
     return static_cast<double>(pipeline.Snapshots().taken);
   });
+  metrics.AddCounterFunction(
+      "tally_snapshots_failed_total", "Engine snapshots the journal could not store",
+      [&pipeline] { return static_cast<double>(pipeline.Snapshots().failed); });
   metrics.AddGauge("tally_snapshot_last_seq", "Journal seq covered by the last snapshot taken",
                    [&pipeline] { return static_cast<double>(pipeline.Snapshots().last_seq); });
   metrics.AddGauge("tally_snapshot_last_bytes", "Size of the last snapshot",
