@@ -1,7 +1,10 @@
 // Engine benchmarks: event throughput with the full catalog maintained for a large contact
-// center (10k agents in 100 groups), snapshot save/load time and size for that center, and
-// memory per open statistic. Figures: BENCHMARKS.md.
+// center (10k agents in 100 groups) and the floor (the same events, empty catalog), recovery
+// replay from the engine's side, snapshot save/load time and size for that center, and memory
+// per catalog and per open statistic. Figures: BENCHMARKS.md (engine table, bench/run.sh).
 #include <benchmark/benchmark.h>
+
+#include <malloc.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,6 +14,7 @@
 #include "common/metrics.h"
 #include "config/catalog.h"
 #include "stats/engine.h"
+#include "stats/key_interner.h"
 
 namespace tally::stats {
 namespace {
@@ -59,24 +63,40 @@ TenantSetup Setup(const Center& c) {
 }
 
 // A realistic mix: each agent loops login → ready → (queue, divert, ring, answer, maybe hold,
-// release, ACW, ready)…; agents advance round-robin, 1 ms apart.
-std::vector<Event> Stream(const Center& c, size_t n) {
-  std::vector<Event> events;
-  events.reserve(n);
-  std::mt19937 rng(7);
-  std::vector<int> step(static_cast<size_t>(c.agents), 0);
-  std::vector<int> call(static_cast<size_t>(c.agents), 0);
-  TimeMs t = kStart;
-  size_t k = 0;
-  while (events.size() < n) {
-    const int a = static_cast<int>(k++ % static_cast<size_t>(c.agents));
+// release, ACW, ready)…; agents advance round-robin, 1 ms apart. Made on demand, so a run can
+// take as many events as it needs.
+class Stream {
+ public:
+  // `intern`: as the decoder gives them (Event::key_id); false: the engine's string path.
+  explicit Stream(const Center& c, bool intern = true)
+      : c_(c),
+        intern_(intern),
+        step_(static_cast<size_t>(c.agents), 0),
+        call_(static_cast<size_t>(c.agents), 0) {}
+
+  std::vector<Event> Take(size_t n) {
+    std::vector<Event> events;
+    Refill(events, n);
+    return events;
+  }
+  // Refills `events` in place: the buffer's pages are reused, so a run measures the engine, not
+  // the page faults of a fresh gigabyte of events.
+  void Refill(std::vector<Event>& events, size_t n) {
+    events.clear();
+    events.reserve(n);
+    while (events.size() < n) events.push_back(Next());
+  }
+
+ private:
+  Event Next() {
+    const int a = static_cast<int>(k_++ % static_cast<size_t>(c_.agents));
     Event e;
     e.tenant = "bench";
-    e.time = ++t;
+    e.time = ++t_;
     e.this_dn = std::to_string(100000 + a);
-    const std::string queue = std::to_string(8000 + a % c.queues);
-    const std::string conn = "c" + std::to_string(a) + "_" + std::to_string(call[a]);
-    int& s = step[a];
+    const std::string queue = std::to_string(8000 + a % c_.queues);
+    const std::string conn = "c" + std::to_string(a) + "_" + std::to_string(call_[a]);
+    int& s = step_[a];
     switch (s) {
       case 0:
         e.type = EventType::kAgentLogin;
@@ -104,7 +124,7 @@ std::vector<Event> Stream(const Center& c, size_t n) {
         e.conn_id = conn;
         break;
       case 6:
-        if (rng() % 4 != 0) {
+        if (rng_() % 4 != 0) {
           s = 8;
           e.type = EventType::kReleased;
           e.conn_id = conn;
@@ -129,28 +149,43 @@ std::vector<Event> Stream(const Center& c, size_t n) {
     }
     if (s >= 10) {
       s = 2;
-      ++call[a];
+      ++call_[a];
     } else {
       ++s;
     }
-    events.push_back(std::move(e));
+    // What the decoder does (events::ParseEvent): the engine then finds the DN by number.
+    if (intern_) e.key_id = KeyInterner::Global().Intern(e.tenant, OrderKey(e));
+    return e;
   }
-  return events;
-}
 
-void BM_EngineEventsWithCatalog(benchmark::State& state) {
+  Center c_;
+  bool intern_ = true;
+  std::mt19937 rng_{7};
+  std::vector<int> step_;
+  std::vector<int> call_;
+  TimeMs t_ = kStart;
+  size_t k_ = 0;
+};
+
+// The same events through the object model alone (no statistic at all): the floor that the
+// full-catalog figure is compared with (goal: full ≤ 3 × floor).
+void RunEvents(benchmark::State& state, bool with_catalog, bool interned = true) {
   const Center c{static_cast<int>(state.range(0)), static_cast<int>(state.range(0) / 100), 20};
   Engine engine;
-  if (!engine.SetCatalog(Catalog())) std::abort();
+  if (with_catalog && !engine.SetCatalog(Catalog())) std::abort();
   if (!engine.AddTenant(Setup(c), kStart)) std::abort();
-  const auto events = Stream(c, Smoke() ? 20'000 : 2'000'000);
+  Stream stream(c, interned);
+  const size_t chunk = Smoke() ? 20'000 : 200'000;
+  std::vector<Event> events = stream.Take(chunk);
   std::vector<Notification> out;
   size_t i = 0;
   std::int64_t applied = 0;
   for (auto _ : state) {
     if (i == events.size()) {
-      state.SkipWithError("event stream exhausted; lower the time");
-      break;
+      state.PauseTiming();
+      stream.Refill(events, chunk);
+      i = 0;
+      state.ResumeTiming();
     }
     auto r = engine.Apply(events[i++], out);
     benchmark::DoNotOptimize(r);
@@ -158,12 +193,21 @@ void BM_EngineEventsWithCatalog(benchmark::State& state) {
     ++applied;
   }
   state.SetItemsProcessed(applied);
+  if (!with_catalog) return;
   state.counters["catalog_stats"] = static_cast<double>(engine.Counters().catalog_statistics);
   state.counters["bytes_per_catalog_stat"] =
       static_cast<double>(engine.ApproxStatisticBytes()) /
       static_cast<double>(engine.Counters().catalog_statistics);
 }
+
+void BM_EngineEventsWithCatalog(benchmark::State& state) { RunEvents(state, true); }
+void BM_EngineEventsEmptyCatalog(benchmark::State& state) { RunEvents(state, false); }
+// The same, the DN found by its key string (events without a decoder's number): the side-by-side
+// baseline of the interned lookup.
+void BM_EngineEventsWithCatalogByString(benchmark::State& state) { RunEvents(state, true, false); }
 BENCHMARK(BM_EngineEventsWithCatalog)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EngineEventsEmptyCatalog)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EngineEventsWithCatalogByString)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
 
 // Snapshots of a 10k-agent center in mid-day (every agent logged in, calls in progress, the full
 // catalog): Save() is the pause the engine thread takes; Load() is the start of recovery.
@@ -182,7 +226,8 @@ Loaded& MidDay(int agents) {
   if (!cached->engine.SetCatalog(Catalog())) std::abort();
   if (!cached->engine.AddTenant(Setup(c), kStart)) std::abort();
   std::vector<Notification> out;
-  for (const Event& e : Stream(c, static_cast<size_t>(agents) * 14)) {
+  Stream stream(c);
+  for (const Event& e : stream.Take(static_cast<size_t>(agents) * 14)) {
     if (!cached->engine.Apply(e, out)) std::abort();
     out.clear();
   }
@@ -217,12 +262,70 @@ void BM_SnapshotLoad(benchmark::State& state) {
 }
 BENCHMARK(BM_SnapshotLoad)->Arg(10000)->Unit(benchmark::kMillisecond);
 
+// Everything a catalog statistic costs, objects included: RSS growth of a 10k-agent center in
+// mid-day (the catalog, every object, calls in progress) per catalog statistic. Run in a fresh
+// process (make bench does) so that freed memory of earlier benchmarks does not hide growth.
+void BM_MemoryPerCatalogStatistic(benchmark::State& state) {
+  const int agents = Smoke() ? 100 : static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    malloc_trim(0);  // what earlier benchmarks freed goes back, so growth is not hidden
+    const std::uint64_t before = ProcessRssBytes();
+    auto engine = std::make_unique<Engine>();
+    const Center c{agents, std::max(1, agents / 100), 20};
+    if (!engine->SetCatalog(Catalog())) std::abort();
+    if (!engine->AddTenant(Setup(c), kStart)) std::abort();
+    Stream stream(c);
+    std::vector<Notification> out;
+    for (const Event& e : stream.Take(static_cast<size_t>(agents) * 14)) {
+      if (!engine->Apply(e, out)) std::abort();
+      out.clear();
+    }
+    const std::uint64_t after = ProcessRssBytes();
+    const double stats = static_cast<double>(engine->Counters().catalog_statistics);
+    state.counters["rss_bytes_per_catalog_stat"] = static_cast<double>(after - before) / stats;
+    state.counters["catalog_stats"] = stats;
+    benchmark::DoNotOptimize(engine);
+  }
+}
+BENCHMARK(BM_MemoryPerCatalogStatistic)->Arg(10000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// Recovery from the engine's side: journaled events applied as the recovery loop applies them
+// (AdvanceTo the record's time, then Apply), for a 10k-agent center; the JSON decoding and the
+// SQLite scan of a real recovery come on top (bench/recovery_bench.sh measures it all).
+void BM_EngineEventsRecoveryReplay(benchmark::State& state) {
+  const Center c{static_cast<int>(state.range(0)), static_cast<int>(state.range(0) / 100), 20};
+  Engine engine;
+  if (!engine.SetCatalog(Catalog())) std::abort();
+  if (!engine.AddTenant(Setup(c), kStart)) std::abort();
+  Stream stream(c);
+  const size_t chunk = Smoke() ? 20'000 : 200'000;
+  std::vector<Event> events = stream.Take(chunk);
+  std::vector<Notification> discard;
+  size_t i = 0;
+  for (auto _ : state) {
+    if (i == events.size()) {
+      state.PauseTiming();
+      stream.Refill(events, chunk);
+      i = 0;
+      state.ResumeTiming();
+    }
+    const Event& e = events[i++];
+    if (!engine.AdvanceTo(e.time, discard)) std::abort();
+    auto r = engine.Apply(e, discard);
+    benchmark::DoNotOptimize(r);
+    discard.clear();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EngineEventsRecoveryReplay)->Arg(10000)->Unit(benchmark::kMicrosecond);
+
 // Memory per open ad-hoc (non-sliding) statistic: RSS growth over 100k opens, per statistic.
 void BM_MemoryPerOpenStatistic(benchmark::State& state) {
   const Center c{1000, 10, 4};
   for (auto _ : state) {
     Engine engine;
     if (!engine.AddTenant(Setup(c), kStart)) std::abort();
+    malloc_trim(0);  // what earlier benchmarks freed goes back, so growth is not hidden
     const std::uint64_t before = ProcessRssBytes();
     const int n = Smoke() ? 1000 : static_cast<int>(state.range(0));
     for (int i = 0; i < n; ++i) {

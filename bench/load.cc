@@ -131,18 +131,20 @@ struct Options {
   int duration_s = 10;
   std::string ingest_token;
   std::string statistic = "CurrentAgentState";
+  int report_every_s = 0;  // stats: a line per interval (the soak), 0 = only the summary
 };
 
 struct Shared {
   Options opt;
   Histogram latency;
+  Histogram interval_latency;  // since the last interval report
   std::uint64_t received = 0;
   std::uint64_t published = 0;
   std::uint64_t errors = 0;
   std::int64_t last_receive = 0;
   int in_flight = 0;
   int ready = 0;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};  // also read by the watchdog and stopper threads
   // stats
   std::vector<std::int64_t> agent_sent;  // per agent: when its newest event was sent (us)
   std::uint64_t events_accepted = 0;
@@ -367,6 +369,7 @@ void RecordDeliveries(Shared& s, const json::array& messages) {
       const size_t agent = std::strtoul(id->as_string().c_str() + 1, nullptr, 10);
       if (agent >= s.agent_sent.size() || s.agent_sent[agent] == 0) continue;
       s.latency.Record(now - s.agent_sent[agent]);
+      s.interval_latency.Record(now - s.agent_sent[agent]);
       ++s.received;
       s.last_receive = now;
     }
@@ -542,9 +545,13 @@ asio::awaitable<void> Publisher(Shared& s, std::vector<std::unique_ptr<Client>>&
 
 // ---- stats mode
 
+// --agent-offset: this process drives agents offset+1… (DNs 7001+offset…), so two load tools
+// (one per transport) share a server without touching each other's agents or subscriptions.
+int g_agent_offset = 0;
+
 std::string AgentId(int i) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "agent%03d", i + 1);
+  std::snprintf(buf, sizeof buf, "agent%03d", i + 1 + g_agent_offset);
   return buf;
 }
 
@@ -558,8 +565,9 @@ asio::awaitable<void> SubscribeStatistics(Shared& s, Client& c, int index) {
                                 {"objectType", "Agent"},
                                 {"name", s.opt.statistic}});
   }
-  json::object body{{"operationId", "load-" + std::to_string(index)},
-                    {"data", json::object{{"statistics", std::move(list)}}}};
+  json::object body{
+      {"operationId", "load-" + std::to_string(g_agent_offset) + "-" + std::to_string(index)},
+      {"data", json::object{{"statistics", std::move(list)}}}};
   std::string cookie = "STATISTICS_SESSIONID=" + c.id;
   auto res =
       co_await c.send.Request(s, http::verb::post, "/statistics/v3/subscriptions?verbose=OFF",
@@ -573,6 +581,24 @@ asio::awaitable<void> SubscribeStatistics(Shared& s, Client& c, int index) {
 
 // Ingest driver: every 10 ms a batch of rate/100 agent-state events (round-robin over the
 // agents), on the first free connection of a small pool.
+// Every --report-every seconds: the interval's notifications and latency, then a fresh interval.
+asio::awaitable<void> Reporter(Shared& s) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  std::uint64_t last_received = 0;
+  while (!s.stopping) {
+    t.expires_after(std::chrono::seconds(s.opt.report_every_s));
+    co_await t.async_wait(asio::use_awaitable);
+    const Histogram& h = s.interval_latency;
+    std::printf(
+        "interval: %llu notifications; latency ms p50 %.1f p99 %.1f max %.1f; errors %llu\n",
+        static_cast<unsigned long long>(s.received - last_received), h.Percentile(50) / 1000.0,
+        h.Percentile(99) / 1000.0, h.Max() / 1000.0, static_cast<unsigned long long>(s.errors));
+    std::fflush(stdout);
+    last_received = s.received;
+    s.interval_latency = Histogram{};
+  }
+}
+
 asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& clients,
                              std::int64_t& started, std::int64_t& finished) {
   auto ex = co_await asio::this_coro::executor;
@@ -629,7 +655,8 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
       std::snprintf(line, sizeof line,
                     "{\"type\":\"EventAgentLogin\",\"agentId\":\"%s\",\"thisDN\":\"%d\","
                     "\"placeId\":\"place%03d\",\"time\":%lld}\n",
-                    AgentId(a).c_str(), 7001 + a, a + 1, static_cast<long long>(t));
+                    AgentId(a).c_str(), 7001 + a + g_agent_offset, a + 1 + g_agent_offset,
+                    static_cast<long long>(t));
       body += line;
       last_time[static_cast<size_t>(a)] = t;
     }
@@ -671,7 +698,7 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
       ready[static_cast<size_t>(a)] = to_ready;
       char line[160];
       std::snprintf(line, sizeof line, "{\"type\":\"%s\",\"thisDN\":\"%d\",\"time\":%lld}\n",
-                    to_ready ? "EventAgentReady" : "EventAgentNotReady", 7001 + a,
+                    to_ready ? "EventAgentReady" : "EventAgentNotReady", 7001 + a + g_agent_offset,
                     static_cast<long long>(lt));
       body += line;
       agents.push_back(a);
@@ -745,6 +772,10 @@ int main(int argc, char** argv) {
       s.opt.agents = std::atoi(next().c_str());
     } else if (a == "--rate") {
       s.opt.rate = std::atoi(next().c_str());
+    } else if (a == "--agent-offset") {
+      g_agent_offset = std::atoi(next().c_str());
+    } else if (a == "--report-every") {
+      s.opt.report_every_s = std::atoi(next().c_str());
     } else if (a == "--duration") {
       s.opt.duration_s = std::atoi(next().c_str());
     } else if (a == "--ingest-token") {
@@ -844,14 +875,16 @@ int main(int argc, char** argv) {
   for (auto& c : clients) asio::co_spawn(ioc, Join(s, *c), asio::detached);
   if (mode == "stats") {
     asio::co_spawn(ioc, Driver(s, clients, started, finished), asio::detached);
+    if (s.opt.report_every_s > 0) asio::co_spawn(ioc, Reporter(s), asio::detached);
   } else {
     asio::co_spawn(ioc, Publisher(s, clients, started, finished), asio::detached);
   }
   std::thread watchdog([&] {
-    for (int i = 0; i < 600 && !s.stopping; ++i)
+    const int limit = 600 + (mode == "stats" ? s.opt.duration_s : 0);
+    for (int i = 0; i < limit && !s.stopping; ++i)
       std::this_thread::sleep_for(std::chrono::seconds(1));
     if (!s.stopping) {
-      std::fprintf(stderr, "chat: no progress after 10 minutes\n");
+      std::fprintf(stderr, "%s: no progress after 10 minutes\n", mode.c_str());
       std::_Exit(1);
     }
   });

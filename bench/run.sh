@@ -38,6 +38,8 @@ step ingest bench/ingest_bench.sh 5 200000
 step recovery bench/recovery_bench.sh 1 10
 step chat bench/compare.sh 5 1000 80
 step stats bench/stats_bench.sh 5 1000 1000 10
+step cluster bench/cluster_bench.sh 3 200000 10000000
+TALLY_BIN=$PWD/build/release/src/tally step failover node bench/failover_bench.mjs 20
 rm -f "$out/engine-run.md"
 bench/update_benchmarks.sh "$out"
 echo "bench: done in $(( $(date +%s) - started )) s"

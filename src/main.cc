@@ -1,4 +1,4 @@
-// tally: the command line. `serve`, `check-config`, `version`.
+// tally: the command line. `serve`, `check-config`, `version`, `reload` and the tools.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -56,6 +56,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1'000'000));
   replay->add_flag("!--no-progress", replay_options.progress, "No progress bar");
 
+  tally::server::ReloadOptions reload_options;
+  auto* reload = app.add_subcommand(
+      "reload", "Make a running server reread its configuration (docs/operations.md)");
+  auto* reload_pid = reload->add_option("--pid", reload_options.pid, "Send SIGHUP to this process");
+  reload
+      ->add_option("--url", reload_options.url,
+                   "Or ask the server at this URL (POST /admin/v1/reload) and print its report")
+      ->excludes(reload_pid);
+  reload->add_option("--token", reload_options.token, "Bearer token with the admin role");
+  reload->add_option("--client", reload_options.client,
+                     "Client credentials id:secret (instead of --token)");
+
   tally::server::SimulateOptions sim;
   auto* simulate = app.add_subcommand(
       "simulate", "Drive a server with a simulated contact center (docs/simulator.md)");
@@ -91,6 +103,13 @@ int main(int argc, char** argv) {
   if (*journal_stats) return tally::server::JournalStatsTool(journal_db);
   if (*journal_export) return tally::server::JournalExportTool(journal_db, after_seq);
   if (*replay) return tally::server::ReplayTool(replay_options);
+  if (*reload) {
+    if (reload_options.pid <= 0 && reload_options.url.empty()) {
+      std::fprintf(stderr, "reload: --pid or --url is required\n");
+      return 1;
+    }
+    return tally::server::ReloadTool(reload_options);
+  }
 
   if (*hash) {
     std::string password;

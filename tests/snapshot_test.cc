@@ -3,6 +3,7 @@
 // value of every catalog statistic of every object, same bytes when saved again.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -185,8 +186,8 @@ TEST(SnapshotTest, ALoadedSnapshotContinuesExactlyLikeTheOriginal) {
   Feed(a, w.events, half, w.events.size(), out_a);
   Feed(b, w.events, half, w.events.size(), out_b);
   // Past the end of the stream: window resets, sliding steps and periodic timers.
-  a.AdvanceTo(w.events.back().time + 3'600'000, out_a);
-  b.AdvanceTo(w.events.back().time + 3'600'000, out_b);
+  ASSERT_TRUE(a.AdvanceTo(w.events.back().time + 3'600'000, out_a));
+  ASSERT_TRUE(b.AdvanceTo(w.events.back().time + 3'600'000, out_b));
   ASSERT_GT(out_a.size(), 100u);
   EXPECT_EQ(Describe(out_a), Describe(out_b));
   ExpectSameValues(a, b, w);
@@ -279,13 +280,109 @@ TEST(SnapshotTest, MergeTenantAddsNewObjectsAndNamesWhatItCannotApply) {
   auto merged = b.MergeTenant(changed, w.events[500].time);
   ASSERT_TRUE(merged) << merged.error().message;
   ASSERT_EQ(merged->size(), 1u);
-  EXPECT_NE((*merged)[0].find("new member 'agent-new'"), std::string::npos) << (*merged)[0];
+  EXPECT_NE((*merged)[0].find("member 'agent-new' joined"), std::string::npos) << (*merged)[0];
   EXPECT_TRUE(b.Peek("acme", "CurrentAgentState", {stats::ObjectType::kAgent, "agent-new"}));
   EXPECT_TRUE(b.Peek("acme", "Total_Entered", {stats::ObjectType::kQueue, "8999"}));
-  EXPECT_EQ(b.Counters().objects, a.Counters().objects + 2);
+  // The agent, the queue, and the hidden group holding the late member's share of the group.
+  EXPECT_EQ(b.Counters().objects, a.Counters().objects + 3);
   stats::TenantSetup other{"other", "", {"x1"}, {}, {}, {}, {}};
   ASSERT_TRUE(b.MergeTenant(other, w.events[500].time));
   EXPECT_TRUE(b.HasTenant("other"));
+}
+
+// A live reload adds an agent to a running group: the agent counts in the group from the join
+// on. Checked against two paths that exist independently of the join: the group as it was plus a
+// group of only that agent created at the join — for every additive catalog statistic of groups
+// (numbers and times; averages and maxima are not sums) the joined group equals their sum, at the
+// join and after the rest of the day. A snapshot taken after the join continues exactly.
+TEST(SnapshotTest, AMemberJoiningARunningGroupCountsFromItsJoinOn) {
+  const World& w = TheWorld();
+  const auto& group = w.setup.groups[0];
+  ASSERT_EQ(group.type, stats::ObjectType::kGroupAgents);
+  std::string late;
+  for (const auto& a : w.setup.agents) {
+    if (std::find(group.members.begin(), group.members.end(), a) == group.members.end()) {
+      late = a;
+      break;
+    }
+  }
+  ASSERT_FALSE(late.empty()) << "every agent is in the first group";
+  const size_t half = w.events.size() / 2;
+  const TimeMs join = w.events[half].time;
+  std::vector<stats::Notification> out;
+
+  stats::Engine joined;
+  Build(joined, w);
+  Feed(joined, w.events, 0, half, out);
+  stats::TenantSetup with_late = w.setup;
+  with_late.groups[0].members.push_back(late);
+  auto notes = joined.MergeTenant(with_late, join);
+  ASSERT_TRUE(notes) << notes.error().message;
+  ASSERT_EQ(notes->size(), 1u);
+  EXPECT_NE((*notes)[0].find("member '" + late + "' joined"), std::string::npos) << (*notes)[0];
+
+  stats::Engine reference;
+  Build(reference, w);
+  Feed(reference, w.events, 0, half, out);
+  stats::TenantSetup only_late = w.setup;
+  only_late.groups.push_back({stats::ObjectType::kGroupAgents, "OnlyTheLateAgent", {late}});
+  ASSERT_TRUE(reference.MergeTenant(only_late, join));
+
+  stats::Engine restored;
+  ASSERT_TRUE(restored.SetCatalog(w.catalog));
+  auto loaded = restored.Load(joined.Save());
+  ASSERT_TRUE(loaded) << loaded.error().message;
+
+  auto additive = [](const stats::CatalogEntry& e) {
+    for (const auto& [k, v] : e.fields) {
+      if (k == "category") {
+        return v == "TotalNumber" || v == "TotalTime" || v == "CurrentNumber" || v == "CurrentTime";
+      }
+    }
+    return false;
+  };
+  const stats::ObjectRef g{group.type, group.name};
+  const stats::ObjectRef g_late{stats::ObjectType::kGroupAgents, "OnlyTheLateAgent"};
+  const stats::ObjectRef agent{stats::ObjectType::kAgent, late};
+  auto compare = [&](const char* when, bool expect_late_activity) {
+    size_t compared = 0;
+    double late_share = 0;
+    for (const auto& entry : w.catalog) {
+      if (!additive(entry)) continue;
+      auto v = joined.Peek("acme", entry.name, g);
+      if (!v) continue;
+      auto before = reference.Peek("acme", entry.name, g);
+      auto share = reference.Peek("acme", entry.name, g_late);
+      ASSERT_TRUE(before && share) << entry.name;
+      EXPECT_NEAR(v->number, before->number + share->number, 1e-6)
+          << when << ": " << entry.name << " of " << group.name;
+      late_share += share->number;
+      ++compared;
+    }
+    EXPECT_GT(compared, 5u) << when;
+    if (expect_late_activity) {
+      EXPECT_GT(late_share, 0) << when << ": the late agent did nothing";
+    }
+  };
+  compare("at the join", false);
+  Feed(joined, w.events, half, w.events.size(), out);
+  Feed(reference, w.events, half, w.events.size(), out);
+  Feed(restored, w.events, half, w.events.size(), out);
+  compare("at the end of the day", true);
+  // The agent's own statistics hold its whole day; the group only what followed the join.
+  auto whole = joined.Peek("acme", "InboundCalls", agent);
+  auto in_group = reference.Peek("acme", "InboundCalls", g_late);
+  ASSERT_TRUE(whole && in_group);
+  EXPECT_LE(in_group->number, whole->number);
+  ExpectSameValues(joined, restored, w);
+  for (const auto& entry : w.catalog) {
+    auto a = joined.Peek("acme", entry.name, g);
+    auto b = restored.Peek("acme", entry.name, g);
+    ASSERT_EQ(static_cast<bool>(a), static_cast<bool>(b)) << entry.name;
+    if (a) {
+      EXPECT_EQ(a->string_value, b->string_value) << entry.name << " after the snapshot";
+    }
+  }
 }
 
 }  // namespace

@@ -2,10 +2,36 @@
 
 #include <boost/json.hpp>
 
+#include <mutex>
+
+#include "common/binary.h"
 #include "events/codec.h"
 
 namespace tally::api {
 namespace json = boost::json;
+
+std::string NameEvent(EventNaming naming, size_t index) {
+  switch (naming) {
+    case EventNaming::kLine: return "line " + std::to_string(index + 1);
+    case EventNaming::kIndex: return "event " + std::to_string(index);
+    case EventNaming::kOrdinal: break;
+  }
+  return "event " + std::to_string(index + 1) + " of the batch";
+}
+
+namespace {
+
+std::string ScopedKey(const Principal& who, const std::string& key) {
+  if (key.empty()) return {};
+  std::string scoped = who.tenant;
+  scoped += '\\';
+  scoped += who.subject;
+  scoped += '\x1f';
+  scoped += key;
+  return scoped;
+}
+
+}  // namespace
 
 struct IngestApi::Impl {
   Impl(EventSink& s, Authenticator a, IngestLimits l, std::set<std::string> t, const Clock& c)
@@ -13,7 +39,12 @@ struct IngestApi::Impl {
 
   EventSink& sink;
   Authenticator authenticate;
-  IngestLimits limits;
+  IngestLimits limits;  // under limits_mu (a live reload replaces them)
+  mutable std::mutex limits_mu;
+  [[nodiscard]] IngestLimits Lim() const {
+    std::lock_guard lock(limits_mu);
+    return limits;
+  }
   std::set<std::string> tenants;
   const Clock& clock;
 
@@ -47,7 +78,8 @@ struct IngestApi::Impl {
     events::NormalizeOptions opts;
     opts.default_tenant = who->tenant;
     opts.now = clock.NowMs();
-    auto batch = events::ParseBatch(req.body, format, opts, limits.events_per_batch);
+    opts.max_ahead_ms = Lim().max_future_ms;
+    auto batch = events::ParseBatch(req.body, format, opts, Lim().events_per_batch);
     if (!batch) {
       const int status = batch.error().code == Errc::kTooLarge ? 413 : 400;
       return r.Send(ErrorResponse(status, batch.error().message, req.path));
@@ -70,20 +102,28 @@ struct IngestApi::Impl {
             400, where + ": field 'tenant': unknown tenant '" + e.tenant + "'", req.path));
       }
     }
-    sink.Submit(std::move(*batch), std::move(key),
-                [r, path = req.path](Result<IngestResult> result) {
-                  if (!result) return r.Send(ErrorResponse(result.error(), path));
-                  json::object o{{"accepted", result->accepted},
-                                 {"firstSeq", result->first_seq},
-                                 {"lastSeq", result->last_seq}};
-                  if (result->duplicate) o["duplicate"] = true;
-                  HttpResponse res;
-                  res.status = 200;
-                  res.body = json::serialize(o);
-                  r.Send(std::move(res));
-                });
+    IngestBatch submitted{
+        std::move(*batch), ScopedKey(*who, key),
+        format == events::BatchFormat::kNdjson ? EventNaming::kLine : EventNaming::kIndex,
+        key.empty() ? std::string() : Fingerprint(req.body)};
+    sink.Submit(std::move(submitted), [r, path = req.path](Result<IngestResult> result) {
+      if (!result) return r.Send(ErrorResponse(result.error(), path));
+      json::object o{{"accepted", result->accepted},
+                     {"firstSeq", result->first_seq},
+                     {"lastSeq", result->last_seq}};
+      if (result->duplicate) o["duplicate"] = true;
+      HttpResponse res;
+      res.status = 200;
+      res.body = json::serialize(o);
+      r.Send(std::move(res));
+    });
   }
 };
+
+void IngestApi::SetLimits(const IngestLimits& limits) {
+  std::lock_guard lock(impl_->limits_mu);
+  impl_->limits = limits;
+}
 
 IngestApi::IngestApi(EventSink& sink, Authenticator authenticate, IngestLimits limits,
                      std::set<std::string> tenants, const Clock& clock)

@@ -27,16 +27,34 @@ struct IngestResult {
   bool duplicate = false;  // an earlier batch with the same Idempotency-Key
 };
 
+// How a refusal names an event of the batch.
+enum class EventNaming {
+  kOrdinal,  // "event 3 of the batch" (1-based)
+  kLine,     // "line 3" (NDJSON, 1-based)
+  kIndex,    // "event 2" (a JSON array, 0-based)
+};
+[[nodiscard]] std::string NameEvent(EventNaming naming, size_t index);
+
+struct IngestBatch {
+  std::vector<stats::Event> events;
+  // Idempotency-Key ("" = none), scoped to the client that sent it: "tenant\\client" + 0x1f +
+  // the header's value, so one client's keys never answer another's batches.
+  std::string key;
+  EventNaming naming = EventNaming::kOrdinal;
+  std::string body_hash;  // Fingerprint() of the request body, kept with the key
+};
+
 // Where validated batches go: the server journals them, then applies them in sequence order.
 class EventSink {
  public:
   virtual ~EventSink() = default;
   using Done = std::function<void(Result<IngestResult>)>;
-  virtual void Submit(std::vector<stats::Event> events, std::string key, Done done) = 0;
+  virtual void Submit(IngestBatch batch, Done done) = 0;
 };
 
 struct IngestLimits {
   std::uint32_t events_per_batch = 10000;
+  std::int64_t max_future_ms = 0;  // an event further ahead of the server clock is refused
 };
 
 class IngestApi final {
@@ -46,6 +64,8 @@ class IngestApi final {
   ~IngestApi();
 
   [[nodiscard]] std::vector<Route> Routes();
+  // A live reload: the limits of batches from now on (any thread).
+  void SetLimits(const IngestLimits& limits);
 
  private:
   struct Impl;

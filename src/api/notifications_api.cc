@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "bayeux/errors.h"
+
 #include <mutex>
 #include <set>
 
@@ -60,8 +62,8 @@ class WsEndpoint final : public WsHandler {
   void OnText(std::string text) override {
     auto messages = ParseMessages(text);
     if (!messages) {
-      peer_->Send(json::serialize(
-          json::array{json::object{{"successful", false}, {"error", "400::message_invalid"}}}));
+      peer_->Send(json::serialize(json::array{json::object{
+          {"successful", false}, {"error", bayeux::ErrorText(bayeux::Reason::kMessageInvalid)}}}));
       return;
     }
     std::weak_ptr<WsPeer> weak = peer_;
@@ -69,6 +71,9 @@ class WsEndpoint final : public WsHandler {
       if (auto p = weak.lock()) p->Send(std::move(out));
     };
     auto result = server_.Handle(std::move(*messages), context_, reply);
+    // The connection is authenticated from now on as whoever handshook (or presented a token)
+    // on it: later messages on this socket need not carry the token again.
+    if (result.authenticated) context_.principal = *result.authenticated;
     for (const auto& id : result.client_ids) {
       if (attached_.insert(id).second) server_.Attach(id, reply);
     }
@@ -182,7 +187,13 @@ struct NotificationsApi::Impl {
     });
     std::lock_guard lock(state->mu);
     state->cookies = std::move(result.set_cookies);
-    if (state->body) finish(*state);
+    if (state->body) {
+      finish(*state);
+    } else if (result.held_id != 0) {
+      // A held connect: if the client leaves before it is answered, the hold is dropped now.
+      state->responder.OnAbandoned([&server = server, id = result.held_client_id,
+                                    held = result.held_id] { server.Abandon(id, held); });
+    }
   }
 };
 

@@ -3,8 +3,11 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <mutex>
 
+#include "api/identity_store.h"
 #include "api/notifications_api.h"
+#include "api/updates.h"
 #include "api/values.h"
 #include "common/binary.h"
 
@@ -40,8 +43,10 @@ json::object ErrorEntry(int code, const std::string& message) {
 }
 
 // Reads a required string member; `where` names it in errors ("data.statistics[2].objectId").
+// Ids are at most `max` characters and have no control characters (they are echoed in answers
+// and used as path segments).
 Result<std::string> RequiredString(const json::object& o, std::string_view key,
-                                   const std::string& where) {
+                                   const std::string& where, size_t max = 256) {
   const json::value* v = o.if_contains(key);
   if (v == nullptr || v->is_null()) {
     return Error{Errc::kInvalidArgument, "field '" + where + "' is required"};
@@ -52,7 +57,17 @@ Result<std::string> RequiredString(const json::object& o, std::string_view key,
   if (v->as_string().empty()) {
     return Error{Errc::kInvalidArgument, "field '" + where + "' must not be empty"};
   }
-  return std::string(v->as_string());
+  const json::string& s = v->as_string();
+  if (s.size() > max) {
+    return Error{Errc::kInvalidArgument,
+                 "field '" + where + "' is longer than " + std::to_string(max) + " characters"};
+  }
+  for (const char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Error{Errc::kInvalidArgument, "field '" + where + "' has a control character"};
+    }
+  }
+  return std::string(s);
 }
 
 Result<json::object> ParseObject(const std::string& body) {
@@ -100,7 +115,7 @@ Result<EntryObjectRef> EntryObject(const json::value& item, const std::string& w
   const auto& o = item.as_object();
   auto type = RequiredString(o, "objectType", where + ".objectType");
   if (!type) return type.error();
-  auto id = RequiredString(o, "objectId", where + ".objectId");
+  auto id = RequiredString(o, "objectId", where + ".objectId", 512);
   if (!id) return id.error();
   auto ref = ObjectOf(*type, *id, where + ".objectType");
   if (!ref) return ref.error();
@@ -156,13 +171,6 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     std::string session;  // bound CometD session ("" = the principal's sessions)
     std::vector<OpenStat> stats;
   };
-  // Where an engine handle's notifications go.
-  struct Target {
-    std::string principal_key;
-    std::string subscription_id;
-    std::string session;
-    OpenStat stat;
-  };
   struct Ask {
     OpenStat stat;
     stats::ObjectRef ref;
@@ -170,16 +178,28 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
   };
 
   Impl(EngineAccess& e, Authenticator a, Limits l, const Clock& c, bayeux::Server* n)
-      : engine(e), authenticate(std::move(a)), limits(l), clock(c), notifications(n) {}
+      : engine(e), authenticate(std::move(a)), limits(l), clock(c), notifications(n), updates(n) {}
+
+  static UpdateTargetPtr TargetOf(const std::string& principal_key, const std::string& op,
+                                  const std::string& session, const OpenStat& s) {
+    return std::make_shared<const UpdateTarget>(UpdateTarget{
+        principal_key, op, session, s.statistic_id, s.name, s.object_id, s.object_type});
+  }
 
   EngineAccess& engine;
   Authenticator authenticate;
-  Limits limits;
+  Limits limits;  // under limits_mu (a live reload replaces them)
+  mutable std::mutex limits_mu;
+  [[nodiscard]] Limits Lim() const {
+    std::lock_guard lock(limits_mu);
+    return limits;
+  }
   const Clock& clock;
   bayeux::Server* notifications;
-  std::unordered_map<std::uint64_t, std::shared_ptr<const Target>> by_handle;  // engine thread
-  // Where JSON building, serialization and the hand-off to CometD run (ordered); null: inline.
-  std::function<void(std::function<void()>)> delivery;
+  Updates updates;  // the notification path's one exit
+  IdentityStore identities;
+  std::string node;  // this node's name (a session's home)
+  std::unordered_map<std::uint64_t, UpdateTargetPtr> by_handle;  // engine thread
 
   // Engine-thread state: subscriptions by principal key ("tenant\\subject") and id.
   std::map<std::string, std::map<std::string, Subscription>> subscriptions;
@@ -216,14 +236,14 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     {
       std::lock_guard lock(rate_mu);
       const TimeMs now = clock.NowMs();
-      const double rate = limits.requests_per_second;
+      const double rate = Lim().requests_per_second;
       auto [it, inserted] = buckets.try_emplace(Key(*p), Bucket{rate * 2, now});
       Bucket& b = it->second;
       b.tokens = std::min(rate * 2, b.tokens + static_cast<double>(now - b.last) * rate / 1000.0);
       b.last = now;
       if (b.tokens < 1) {
         HttpResponse res = ErrorResponse(429,
-                                         "more than " + std::to_string(limits.requests_per_second) +
+                                         "more than " + std::to_string(Lim().requests_per_second) +
                                              " requests per second for this principal",
                                          req.path);
         res.headers.emplace_back("Retry-After", "1");
@@ -275,10 +295,10 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     if (!body) return r.Send(ErrorResponse(body.error(), req.path));
     auto array = StatisticsArray(*body);
     if (!array) return r.Send(ErrorResponse(array.error(), req.path));
-    if ((*array)->size() > limits.statistics_per_request) {
+    if ((*array)->size() > Lim().statistics_per_request) {
       return r.Send(ErrorResponse(400,
                                   "field 'data.statistics' has more than " +
-                                      std::to_string(limits.statistics_per_request) + " entries",
+                                      std::to_string(Lim().statistics_per_request) + " entries",
                                   req.path));
     }
     struct PeekAsk {
@@ -351,10 +371,10 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     if (!op) return r.Send(ErrorResponse(op.error(), req.path));
     auto array = StatisticsArray(*body);
     if (!array) return r.Send(ErrorResponse(array.error(), req.path));
-    if ((*array)->size() > limits.statistics_per_subscription) {
+    if ((*array)->size() > Lim().statistics_per_subscription) {
       return r.Send(ErrorResponse(400,
                                   "field 'data.statistics' has more than " +
-                                      std::to_string(limits.statistics_per_subscription) +
+                                      std::to_string(Lim().statistics_per_subscription) +
                                       " entries (statistics per subscription)",
                                   req.path));
     }
@@ -385,11 +405,9 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       }
       Ask a{{*sid, "", entry->ref.id, entry->type, 0}, entry->ref, {}};
       if (has_name) {
-        if (!name->is_string() || name->as_string().empty()) {
-          return r.Send(ErrorResponse(400, "field '" + where + ".name' must be a non-empty string",
-                                      req.path));
-        }
-        a.stat.name = std::string(name->as_string());
+        auto checked = RequiredString(o, "name", where + ".name");
+        if (!checked) return r.Send(ErrorResponse(checked.error(), req.path));
+        a.stat.name = std::move(*checked);
       } else {
         if (!def->is_object()) {
           return r.Send(
@@ -401,7 +419,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       }
       asks.push_back(std::move(a));
     }
-    std::string session = Cookie(req, "STATISTICS_SESSIONID");
+    std::string session = Cookie(req, kSessionCookie);
     if (!session.empty() &&
         (notifications == nullptr || !notifications->SessionOwnedBy(session, Key(who)))) {
       session.clear();  // not a live session of this principal: bind to the principal
@@ -467,7 +485,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       return ErrorResponse(409, "field 'operationId': subscription '" + op + "' already exists",
                            path);
     }
-    if (mine.size() >= limits.subscriptions_per_principal) {
+    if (mine.size() >= Lim().subscriptions_per_principal) {
       return ErrorResponse(400,
                            "this principal already has " + std::to_string(mine.size()) +
                                " subscriptions (the limit)",
@@ -489,8 +507,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       a.stat.handle = opened->handle;
       values.push_back(StatEntry(a.stat, opened->value, verbose));
       sub.stats.push_back(a.stat);
-      by_handle[a.stat.handle] =
-          std::make_shared<const Target>(Target{Key(who), op, session, a.stat});
+      by_handle[a.stat.handle] = TargetOf(Key(who), op, session, a.stat);
     }
     mine.emplace(op, std::move(sub));
     json::object out = Ok(json::object{
@@ -527,36 +544,56 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     }
   }
 
-  static json::object UpdateEntry(const Target& t, const stats::StatValue& v) {
-    json::object o;
-    o["subscriptionId"] = t.subscription_id;
-    o["statisticId"] = t.stat.statistic_id;
-    if (!t.stat.name.empty()) o["name"] = t.stat.name;
-    o["objectId"] = t.stat.object_id;
-    o["objectType"] = t.stat.object_type;
-    o["value"] = ValueJson(v);
-    o["timestamp"] = v.timestamp;
-    return o;
-  }
-
-  static json::object UpdateData(json::array statistics) {
-    return json::object{{"name", "StatisticUpdate"},
-                        {"topic", "/statistics/v3/updates"},
-                        {"data", json::object{{"statistics", std::move(statistics)}}}};
-  }
-
-  // Groups entries per destination (a session, or all sessions of a principal) and sends one
-  // message per destination.
-  void Send(std::map<std::pair<std::string, std::string>, json::array>& groups) {
-    for (auto& [dest, entries] : groups) {
-      if (!dest.second.empty()) {
-        notifications->DeliverToSession(dest.second, "/statistics/v3/updates",
-                                        UpdateData(std::move(entries)));
-      } else {
-        notifications->DeliverToPrincipal(dest.first, "/statistics/v3/updates",
-                                          UpdateData(std::move(entries)));
+  // Re-executes a journaled command (recovery, another node's record, or this node's own
+  // continuation for records without a reply to send).
+  bool Replay(std::string_view command, stats::Engine& e) {
+    boost::system::error_code ec;
+    json::value v = json::parse(command, ec);
+    if (ec || !v.is_object()) return false;
+    try {
+      const auto& o = v.as_object();
+      const std::string op(o.at("op").as_string());
+      Principal who;
+      who.tenant = std::string(o.at("tenant").as_string());
+      who.subject = std::string(o.at("subject").as_string());
+      if (op == "subscribe") {
+        auto asks = Impl::AsksFrom(o.at("statistics").as_array());
+        if (!asks) return false;
+        std::string session;
+        if (const auto* sv = o.if_contains("session"); sv != nullptr && sv->is_string()) {
+          session = std::string(sv->as_string());
+        }
+        (void)Subscribe(e, who, std::string(o.at("operationId").as_string()), session, *asks, true,
+                        "");
+        return true;
       }
+      if (op == "drop-session") {
+        const std::string session(o.at("session").as_string());
+        DropSession(e, session);
+        identities.Remove(session);
+        return true;
+      }
+      if (op == "session-open") {
+        SessionIdentity s;
+        s.client_id = std::string(o.at("session").as_string());
+        s.principal = who;
+        for (const auto& r : o.at("roles").as_array())
+          s.principal.roles.emplace_back(r.as_string());
+        s.browser = std::string(o.at("browser").as_string());
+        for (const auto& c : o.at("channels").as_array()) s.channels.emplace_back(c.as_string());
+        s.home = std::string(o.at("home").as_string());
+        s.since = e.Now(who.tenant);
+        identities.Put(std::move(s));
+        return true;
+      }
+      if (op == "unsubscribe") {
+        Unsubscribe(e, who, std::string(o.at("id").as_string()));
+        return true;
+      }
+    } catch (const std::exception&) {
+      return false;
     }
+    return false;
   }
 
   // GET /statistics/v3/subscriptions/{id}/statistic-values
@@ -638,43 +675,22 @@ StatisticsApi::StatisticsApi(EngineAccess& engine, Authenticator authenticate, L
 
 StatisticsApi::~StatisticsApi() = default;
 
-bool StatisticsApi::Replay(std::string_view command, stats::Engine& engine) {
-  boost::system::error_code ec;
-  json::value v = json::parse(command, ec);
-  if (ec || !v.is_object()) return false;
-  try {
-    const auto& o = v.as_object();
-    const std::string op(o.at("op").as_string());
-    Principal who;
-    who.tenant = std::string(o.at("tenant").as_string());
-    who.subject = std::string(o.at("subject").as_string());
-    if (op == "subscribe") {
-      auto asks = Impl::AsksFrom(o.at("statistics").as_array());
-      if (!asks) return false;
-      std::string session;
-      if (const auto* sv = o.if_contains("session"); sv != nullptr && sv->is_string()) {
-        session = std::string(sv->as_string());
-      }
-      (void)impl_->Subscribe(engine, who, std::string(o.at("operationId").as_string()), session,
-                             *asks, true, "");
-      return true;
-    }
-    if (op == "drop-session") {
-      impl_->DropSession(engine, std::string(o.at("session").as_string()));
-      return true;
-    }
-    if (op == "unsubscribe") {
-      impl_->Unsubscribe(engine, who, std::string(o.at("id").as_string()));
-      return true;
-    }
-  } catch (const std::exception&) {
-    return false;
-  }
-  return false;
+void StatisticsApi::SetLimits(const Limits& limits) {
+  std::lock_guard lock(impl_->limits_mu);
+  impl_->limits = limits;
 }
+
+bool StatisticsApi::Replay(std::string_view command, stats::Engine& engine) {
+  return impl_->Replay(command, engine);
+}
+
+// Layout: a marker (kWithIdentities; the first layout began with the count of principals),
+// the subscriptions by principal, then the session identities.
+constexpr std::uint64_t kWithIdentities = ~std::uint64_t{0} - 1;
 
 std::string StatisticsApi::SaveState() const {
   BinaryWriter w;
+  w.U64(kWithIdentities);
   const auto& subscriptions = impl_->subscriptions;
   w.U64(subscriptions.size());
   for (const auto& [key, mine] : subscriptions) {
@@ -693,13 +709,17 @@ std::string StatisticsApi::SaveState() const {
       }
     }
   }
+  impl_->identities.Save(w);
   return w.Take();
 }
 
 bool StatisticsApi::LoadState(std::string_view data) {
   BinaryReader r(data);
   std::map<std::string, std::map<std::string, Impl::Subscription>> subscriptions;
-  std::unordered_map<std::uint64_t, std::shared_ptr<const Impl::Target>> by_handle;
+  std::unordered_map<std::uint64_t, UpdateTargetPtr> by_handle;
+  BinaryReader peek(data);
+  const bool with_identities = peek.U64() == kWithIdentities;
+  if (with_identities) (void)r.U64();
   const size_t principals = r.Count(2);
   for (size_t i = 0; i < principals && r.Ok(); ++i) {
     const std::string key = r.Str();
@@ -716,16 +736,46 @@ bool StatisticsApi::LoadState(std::string_view data) {
         s.object_id = r.Str();
         s.object_type = r.Str();
         s.handle = r.U64();
-        by_handle[s.handle] =
-            std::make_shared<const Impl::Target>(Impl::Target{key, sub.id, sub.session, s});
+        by_handle[s.handle] = Impl::TargetOf(key, sub.id, sub.session, s);
       }
       mine[sub.id] = std::move(sub);
     }
   }
+  IdentityStore identities;
+  if (with_identities && !identities.Load(r)) return false;
   if (!r.Ok() || !r.AtEnd()) return false;
   impl_->subscriptions = std::move(subscriptions);
   impl_->by_handle = std::move(by_handle);
-  return true;
+  BinaryWriter copy;  // all parsed: the identities replace the current ones
+  identities.Save(copy);
+  const std::string bytes = copy.Take();
+  BinaryReader again(bytes);
+  return impl_->identities.Load(again);
+}
+
+IdentityStore& StatisticsApi::Identities() { return impl_->identities; }
+
+void StatisticsApi::SetNode(std::string node) { impl_->node = std::move(node); }
+
+void StatisticsApi::SessionOpened(const bayeux::Server::Identity& id) {
+  json::array roles;
+  for (const auto& r : id.principal.roles) roles.emplace_back(r);
+  json::array channels;
+  for (const auto& c : id.subscriptions) channels.emplace_back(c);
+  json::object command{{"op", "session-open"},
+                       {"tenant", id.principal.tenant},
+                       {"subject", id.principal.subject},
+                       {"roles", std::move(roles)},
+                       {"session", id.client_id},
+                       {"browser", id.browser},
+                       {"channels", std::move(channels)},
+                       {"home", impl_->node}};
+  const std::string text = json::serialize(command);
+  // Fire and forget: the identity is there once the record is applied (here, and on every node
+  // of a cluster); a record that could not be stored leaves the session live but not durable.
+  impl_->engine.Durable(id.principal.tenant, text, [impl = impl_, text](Result<stats::Engine*> e) {
+    if (e) (void)impl->Replay(text, **e);  // the same effect as the record's replay
+  });
 }
 
 void StatisticsApi::DropTenant(stats::Engine& engine, const std::string& tenant) {
@@ -743,68 +793,66 @@ void StatisticsApi::DropTenant(stats::Engine& engine, const std::string& tenant)
 }
 
 void StatisticsApi::SetDeliveryExecutor(std::function<void(std::function<void()>)> post) {
-  impl_->delivery = std::move(post);
+  impl_->updates.SetExecutor(std::move(post));
 }
 
 void StatisticsApi::Deliver(std::vector<stats::Notification>& notifications) {
   auto& I = *impl_;
-  if (I.notifications == nullptr) return;
   // On the engine thread only the destinations are looked up; the values are immutable.
-  using Item = std::pair<std::shared_ptr<const Impl::Target>, stats::StatValue>;
-  auto items = std::make_shared<std::vector<Item>>();
-  items->reserve(notifications.size());
+  UpdateItems items;
+  items.reserve(notifications.size());
   for (auto& n : notifications) {
     auto it = I.by_handle.find(n.handle);
     if (it == I.by_handle.end()) continue;
-    items->emplace_back(it->second, std::move(n.value));
+    items.emplace_back(it->second, std::move(n.value));
   }
-  if (items->empty()) return;
-  auto send = [impl = impl_, items] {
-    std::map<std::pair<std::string, std::string>, json::array> groups;
-    for (const auto& [t, v] : *items) {
-      groups[{t->principal_key, t->session}].push_back(Impl::UpdateEntry(*t, v));
-    }
-    impl->Send(groups);
-  };
-  if (I.delivery) {
-    I.delivery(std::move(send));
-  } else {
-    send();
-  }
+  I.updates.Statistics(std::move(items));
+}
+
+void StatisticsApi::ServiceState(const std::string& tenant, bool available) {
+  impl_->updates.ServiceState(tenant, available);
 }
 
 void StatisticsApi::SessionClosed(const bayeux::SessionInfo& session) {
+  // A session that expired here after its client moved to another node (a cluster: the
+  // identity's home is that node now) is not ended: it lives on there.
+  if (session.expired) {
+    auto identity = impl_->identities.Find(session.client_id);
+    if (identity && !identity->home.empty() && identity->home != impl_->node) return;
+  }
   json::object command{{"op", "drop-session"},
                        {"tenant", session.principal.tenant},
                        {"subject", session.principal.subject},
                        {"session", session.client_id}};
   impl_->engine.Durable(session.principal.tenant, json::serialize(command),
                         [impl = impl_, id = session.client_id](Result<stats::Engine*> e) {
-                          if (e) impl->DropSession(**e, id);
+                          if (!e) return;
+                          impl->DropSession(**e, id);
+                          impl->identities.Remove(id);
                         });
 }
 
 void StatisticsApi::SessionResumed(const bayeux::SessionInfo& session) {
+  // A session that moved here from another node (or came back after a restart) is this
+  // node's now: journaled, so its subscriptions live on and its old node lets it go.
+  if (auto identity = impl_->identities.Find(session.client_id);
+      identity && identity->home != impl_->node) {
+    SessionOpened(bayeux::Server::Identity{identity->client_id, identity->principal,
+                                           identity->browser, identity->channels});
+  }
   impl_->engine.Post([impl = impl_, session](stats::Engine& e) {
-    if (impl->notifications == nullptr) return;
-    std::map<std::pair<std::string, std::string>, json::array> groups;
     const std::string key = bayeux::PrincipalKey(session.principal);
+    UpdateItems items;
     for (const auto& [handle, t] : impl->by_handle) {
       if (t->principal_key != key || (!t->session.empty() && t->session != session.client_id)) {
         continue;
       }
       auto v = e.Get(handle);
-      if (!v) continue;
-      // Only to the resumed session, even for principal-bound subscriptions.
-      groups[{key, session.client_id}].push_back(Impl::UpdateEntry(*t, *v));
+      if (v) items.emplace_back(t, std::move(*v));
     }
-    // Through the same ordered path as updates, so it cannot overtake one queued before it.
-    auto send = [impl, groups = std::move(groups)]() mutable { impl->Send(groups); };
-    if (impl->delivery) {
-      impl->delivery(std::move(send));
-    } else {
-      send();
-    }
+    // Only to the resumed session, even for principal-bound subscriptions; through the same
+    // ordered path as updates, so it cannot overtake one queued before it.
+    impl->updates.Statistics(std::move(items), session.client_id);
   });
 }
 

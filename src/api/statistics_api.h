@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/identity_store.h"
 #include "bayeux/server.h"
 #include "common/clock.h"
 #include "common/errc.h"
@@ -67,6 +68,8 @@ class StatisticsApi final {
   ~StatisticsApi();
 
   [[nodiscard]] std::vector<Route> Routes();
+  // A live reload: the limits of requests from now on (any thread).
+  void SetLimits(const Limits& limits);
 
   // Re-executes a journaled command on the engine during recovery (same effect as when it was
   // first accepted: same handles, same owner). Returns false for a command it cannot read.
@@ -84,10 +87,20 @@ class StatisticsApi final {
   // Engine thread: turns engine notifications into /statistics/v3/updates messages (values are
   // moved out of `notifications`).
   void Deliver(std::vector<stats::Notification>& notifications);
+  // Engine thread: a tenant's service state changed; goes out behind every update delivered
+  // before it (one ordered path, api/updates.h).
+  void ServiceState(const std::string& tenant, bool available);
   // A CometD session ended: its bound subscriptions are closed (a journaled command).
   void SessionClosed(const bayeux::SessionInfo& session);
-  // A session restored after a restart connected again: it gets the current values once.
+  // A session restored after a restart (or moved from another node) connected again: it gets
+  // the current values once, and becomes this node's (a journaled command).
   void SessionResumed(const bayeux::SessionInfo& session);
+  // A session started or changed its channels: its identity is journaled (session-open).
+  void SessionOpened(const bayeux::Server::Identity& identity);
+  // The durable session identities (replicated with the subscription registry).
+  [[nodiscard]] IdentityStore& Identities();
+  // Before serving: this node's name, recorded as the home of the sessions it holds.
+  void SetNode(std::string node);
 
  private:
   struct Impl;

@@ -161,6 +161,7 @@ std::string TokenAlgorithm(std::string_view token) {
 }
 
 Result<Claims> Jwks::Verify(std::string_view token, const VerifyOptions& options) const {
+  if (auto shape = CheckJwtShape(token); !shape) return shape.error();
   const size_t d1 = token.find('.');
   const size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
   if (d2 == std::string_view::npos) return Error{Errc::kUnauthenticated, "token is not a JWT"};

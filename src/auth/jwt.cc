@@ -6,6 +6,9 @@
 
 #include <boost/json.hpp>
 
+#include <optional>
+#include <utility>
+
 #include "auth/base64.h"
 
 namespace tally::auth {
@@ -27,13 +30,31 @@ std::string StringClaim(const json::object& o, std::string_view key) {
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
-std::int64_t IntClaim(const json::object& o, std::string_view key) {
+// The latest NumericDate accepted (9999-12-31T23:59:59Z), in seconds.
+constexpr std::int64_t kMaxNumericDate = 253'402'300'799;
+
+// A NumericDate claim in seconds: 0 when absent; nullopt for anything but a number in
+// 0..kMaxNumericDate, so the expiry arithmetic (seconds + skew, then milliseconds) never
+// overflows (issue 18, found by fuzzing: "exp":9223372036854775807 overflowed exp + skew).
+std::optional<std::int64_t> DateClaim(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   if (v == nullptr) return 0;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
-  return 0;
+  if (v->is_int64()) {
+    const std::int64_t x = v->as_int64();
+    if (x < 0 || x > kMaxNumericDate) return std::nullopt;
+    return x;
+  }
+  if (v->is_uint64()) {
+    if (v->as_uint64() > static_cast<std::uint64_t>(kMaxNumericDate)) return std::nullopt;
+    return static_cast<std::int64_t>(v->as_uint64());
+  }
+  if (v->is_double()) {
+    const double d = v->as_double();
+    // Also false for NaN; the cast is defined only inside the range.
+    if (!(d >= 0 && d <= static_cast<double>(kMaxNumericDate))) return std::nullopt;
+    return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -65,8 +86,32 @@ std::string SignHs256(const Claims& c, std::string_view secret, std::string_view
   return signing_input + "." + Base64Encode(HmacSha256(secret, signing_input), true);
 }
 
+Result<void> CheckJwtShape(std::string_view token) {
+  const size_t d1 = token.find('.');
+  const size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d1 == std::string_view::npos || d2 == std::string_view::npos ||
+      token.find('.', d2 + 1) != std::string_view::npos) {
+    return Unauthenticated("token is not a JWT (expected three dot-separated parts)");
+  }
+  for (const char c : token) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return Unauthenticated("token is not base64url without padding");
+  }
+  const auto header_text = Base64Decode(token.substr(0, d1), true);
+  if (!header_text) return Unauthenticated("token is not base64url");
+  boost::system::error_code ec;
+  const json::value header = json::parse(*header_text, ec);
+  if (ec || !header.is_object()) return Unauthenticated("token header is not JSON");
+  if (header.as_object().contains("crit")) {
+    return Unauthenticated("token header has 'crit': no JWS extension is supported");
+  }
+  return {};
+}
+
 Result<Claims> VerifyHs256(std::string_view token, std::string_view secret,
                            const VerifyOptions& options) {
+  if (auto shape = CheckJwtShape(token); !shape) return shape.error();
   const size_t d1 = token.find('.');
   const size_t d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
   if (d1 == std::string_view::npos || d2 == std::string_view::npos ||
@@ -109,9 +154,15 @@ Result<Claims> VerifyClaimsOnly(std::string_view token, const VerifyOptions& opt
   c.audience = StringClaim(o, "aud");
   c.token_use = StringClaim(o, "use");
   c.id = StringClaim(o, "jti");
-  c.issued_at = IntClaim(o, "iat");
-  c.expires_at = IntClaim(o, "exp");
-  c.not_before = IntClaim(o, "nbf");
+  for (const auto& [key, target] : {std::pair{"iat", &c.issued_at}, std::pair{"exp", &c.expires_at},
+                                    std::pair{"nbf", &c.not_before}}) {
+    const auto date = DateClaim(o, key);
+    if (!date) {
+      return Unauthenticated(std::string("token claim '") + key +
+                             "' is not a date in seconds between 1970 and 9999");
+    }
+    *target = *date;
+  }
   if (const json::value* r = o.if_contains("roles"); r != nullptr && r->is_array()) {
     for (const auto& role : r->as_array()) {
       if (role.is_string()) c.roles.emplace_back(role.as_string());
@@ -119,7 +170,8 @@ Result<Claims> VerifyClaimsOnly(std::string_view token, const VerifyOptions& opt
   }
   if (c.subject.empty()) return Unauthenticated("token has no subject");
   if (c.expires_at == 0) return Unauthenticated("token has no expiry");
-  if (options.now_s > c.expires_at + options.max_skew_s) return Unauthenticated("token expired");
+  if (options.now_s > c.expires_at + options.max_skew_s)
+    return Error{Errc::kCredentialsExpired, "token expired"};
   if (c.not_before != 0 && options.now_s + options.max_skew_s < c.not_before) {
     return Unauthenticated("token is not valid yet");
   }

@@ -40,6 +40,11 @@ struct VerifyOptions {
   std::string tenant_claim = "tenant";
 };
 
+// The compact serialization every accepted token has (RFC 7515/7519): three dot-separated
+// base64url parts without padding, a JSON object header without "crit" (no extension is
+// understood here, so a token that requires one is refused). Called first by both verifiers.
+[[nodiscard]] Result<void> CheckJwtShape(std::string_view token);
+
 // Checks the claims of a token whose signature was verified elsewhere (JWKS).
 [[nodiscard]] Result<Claims> VerifyClaimsOnly(std::string_view token, const VerifyOptions& options);
 

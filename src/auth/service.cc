@@ -47,6 +47,15 @@ HttpResponse OAuthError(int http, const std::string& error, const std::string& d
   return r;
 }
 
+HttpResponse TooManyAttempts(std::int64_t retry_after_s) {
+  HttpResponse r = OAuthError(429, "too_many_attempts",
+                              "too many failed logins from this address or for this name; retry "
+                              "after " +
+                                  std::to_string(retry_after_s) + " s");
+  r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+  return r;
+}
+
 std::string RandomId() {
   unsigned char bytes[16];
   if (RAND_bytes(bytes, sizeof bytes) != 1) return "x";
@@ -55,13 +64,76 @@ std::string RandomId() {
 
 }  // namespace
 
+std::string RandomSigningKey() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no randomness for a key");
+  return std::string(reinterpret_cast<char*>(bytes), sizeof bytes);
+}
+
 AuthService::AuthService(const config::AuthConfig& config, const Clock& clock)
     : config_(config), clock_(clock), secret_(config.secret) {
   if (secret_.empty()) {
-    unsigned char bytes[32];
-    if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no randomness for a key");
-    secret_.assign(reinterpret_cast<char*>(bytes), sizeof bytes);
+    secret_ = RandomSigningKey();
     ephemeral_ = true;
+  }
+  // The dummy costs what a real check costs: the iterations of the configured hashes.
+  int iterations = kDefaultIterations;
+  const std::string* sample = !config_.users.empty()     ? &config_.users.front().password_hash
+                              : !config_.clients.empty() ? &config_.clients.front().secret_hash
+                                                         : nullptr;
+  if (sample != nullptr) {
+    const size_t a = sample->find('$');
+    const size_t b = a == std::string::npos ? a : sample->find('$', a + 1);
+    if (b != std::string::npos) {
+      try {
+        iterations = std::stoi(sample->substr(a + 1, b - a - 1));
+      } catch (const std::exception&) {
+        iterations = kDefaultIterations;
+      }
+    }
+  }
+  dummy_hash_ = HashPassword("no such user", iterations);
+}
+
+bool AuthService::CheckSecret(std::string_view secret, const std::string* encoded) const {
+  password_checks_.fetch_add(1);
+  const bool ok = VerifyPassword(secret, encoded != nullptr ? *encoded : dummy_hash_);
+  return ok && encoded != nullptr;
+}
+
+bool AuthService::Throttled(const std::vector<std::string>& keys, TimeMs now,
+                            std::int64_t& retry_after_s) const {
+  const std::uint32_t limit = config_.max_failed_logins_per_minute;
+  if (limit == 0) return false;
+  std::lock_guard lock(failures_mu_);
+  bool throttled = false;
+  for (const auto& key : keys) {
+    auto it = failures_.find(key);
+    if (it == failures_.end()) continue;
+    auto& times = it->second;
+    std::erase_if(times, [&](TimeMs t) { return now - t >= 60'000; });
+    if (times.size() >= limit) {
+      throttled = true;
+      retry_after_s =
+          std::max<std::int64_t>(retry_after_s, (times.front() + 60'000 - now) / 1000 + 1);
+    }
+  }
+  return throttled;
+}
+
+void AuthService::RecordFailure(const std::vector<std::string>& keys, TimeMs now) const {
+  if (config_.max_failed_logins_per_minute == 0) return;
+  std::lock_guard lock(failures_mu_);
+  if (failures_.size() > 100'000) {
+    // Bounded: forget keys whose failures have all left the window.
+    std::erase_if(failures_, [&](const auto& kv) {
+      return kv.second.empty() || now - kv.second.back() >= 60'000;
+    });
+  }
+  for (const auto& key : keys) {
+    auto& times = failures_[key];
+    times.push_back(now);
+    if (times.size() > config_.max_failed_logins_per_minute) times.erase(times.begin());
   }
 }
 
@@ -122,7 +194,8 @@ Result<Principal> AuthService::Authenticate(const HttpRequest& request) const {
     auto ext = jwks_->Verify(token, options);
     if (!ext) return ext.error();
     return Principal{ext->subject, ext->tenant,
-                     ext->roles.empty() ? std::vector<std::string>{"statistics:read"} : ext->roles};
+                     ext->roles.empty() ? std::vector<std::string>{"statistics:read"} : ext->roles,
+                     (ext->expires_at + config_.max_skew_s) * 1000};
   }
   const TimeMs now = clock_.NowMs();
   {
@@ -138,7 +211,9 @@ Result<Principal> AuthService::Authenticate(const HttpRequest& request) const {
   if (!claims->token_use.empty() && claims->token_use != "access") {
     return Error{Errc::kUnauthenticated, "a refresh token is not an access token"};
   }
-  Principal principal{claims->subject, claims->tenant, claims->roles};
+  // Until when this token is accepted (its expiry plus the allowed clock skew).
+  Principal principal{claims->subject, claims->tenant, claims->roles,
+                      (claims->expires_at + config_.max_skew_s) * 1000};
   if (claims->expires_at > 0 && claims->not_before * 1000 <= now) {
     std::lock_guard lock(cache_mu_);
     if (cache_.size() >= kCacheLimit) cache_.clear();
@@ -174,12 +249,13 @@ Result<Principal> AuthService::AuthenticateClient(
                  "client credentials are required (Authorization: Basic, or client_id and "
                  "client_secret)"};
   }
+  const config::ClientConfig* found = nullptr;
   for (const auto& c : config_.clients) {
-    if (c.id == id) {
-      if (!VerifyPassword(secret, c.secret_hash)) break;
-      *client = &c;
-      return Principal{c.id, c.tenant, c.roles};
-    }
+    if (c.id == id) found = &c;
+  }
+  if (CheckSecret(secret, found != nullptr ? &found->secret_hash : nullptr)) {
+    *client = found;
+    return Principal{found->id, found->tenant, found->roles};
   }
   return Error{Errc::kUnauthenticated, "unknown client or wrong client secret"};
 }
@@ -191,9 +267,21 @@ void AuthService::Token(HttpRequest& request, const RouteParams&, Responder resp
     responder.Send(OAuthError(400, "invalid_request", "the form body has a bad %-escape"));
     return;
   }
+  const TimeMs now = clock_.NowMs();
+  // The source address without its port (behind a proxy, the proxy's: the per-name limits
+  // still hold).
+  const std::string ip_key = "ip:" + request.remote.substr(0, request.remote.rfind(':'));
+  {
+    std::int64_t retry_after = 0;
+    if (Throttled({ip_key}, now, retry_after)) {
+      responder.Send(TooManyAttempts(retry_after));
+      return;
+    }
+  }
   const config::ClientConfig* client = nullptr;
   auto client_principal = AuthenticateClient(request, form, &client);
   if (!client_principal) {
+    RecordFailure({ip_key}, now);
     responder.Send(OAuthError(401, "invalid_client", client_principal.error().message));
     return;
   }
@@ -223,7 +311,14 @@ void AuthService::Token(HttpRequest& request, const RouteParams&, Responder resp
         break;
       }
     }
-    if (user == nullptr || !VerifyPassword(password, user->password_hash)) {
+    const std::vector<std::string> keys{ip_key, "user:" + tenant + "\\" + username};
+    std::int64_t retry_after = 0;
+    if (Throttled(keys, now, retry_after)) {
+      responder.Send(TooManyAttempts(retry_after));
+      return;
+    }
+    if (!CheckSecret(password, user != nullptr ? &user->password_hash : nullptr)) {
+      RecordFailure(keys, now);
       responder.Send(OAuthError(400, "invalid_grant", "bad user name or password"));
       return;
     }

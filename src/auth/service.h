@@ -5,10 +5,13 @@
 // all methods are safe from any thread.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "auth/jwks.h"
 #include "auth/jwt.h"
@@ -19,6 +22,9 @@
 #include "config/config.h"
 
 namespace tally::auth {
+
+// 32 random bytes for an HS256 key of this process only (no auth.secret, no secret_file).
+[[nodiscard]] std::string RandomSigningKey();
 
 class AuthService final {
  public:
@@ -31,6 +37,10 @@ class AuthService final {
   void Token(HttpRequest& request, const RouteParams& params, Responder responder) const;
   // GET /auth/v3/userinfo.
   void UserInfo(HttpRequest& request, const RouteParams& params, Responder responder) const;
+
+  // Password and client-secret hashes verified (tests: an unknown name costs the same work as a
+  // known one, so names cannot be told apart by the time an answer takes).
+  [[nodiscard]] std::uint64_t PasswordChecksForTest() const { return password_checks_.load(); }
 
   // Issues an access token directly (tests, tools).
   [[nodiscard]] std::string IssueAccessToken(const Principal& principal) const;
@@ -45,8 +55,20 @@ class AuthService final {
                                        const std::vector<std::pair<std::string, std::string>>& form,
                                        const config::ClientConfig** client) const;
 
+  // A password check that always happens: against the stored hash, or against a dummy hash of
+  // the same cost when the name is unknown.
+  bool CheckSecret(std::string_view secret, const std::string* encoded) const;
+  // Failed logins per key ("ip:…", "user:…", "client:…"): a window of one minute.
+  [[nodiscard]] bool Throttled(const std::vector<std::string>& keys, TimeMs now,
+                               std::int64_t& retry_after_s) const;
+  void RecordFailure(const std::vector<std::string>& keys, TimeMs now) const;
+
   config::AuthConfig config_;
   const Clock& clock_;
+  std::string dummy_hash_;
+  mutable std::atomic<std::uint64_t> password_checks_{0};
+  mutable std::mutex failures_mu_;
+  mutable std::unordered_map<std::string, std::vector<TimeMs>> failures_;
   std::string secret_;
   bool ephemeral_ = false;
   std::optional<Jwks> jwks_;

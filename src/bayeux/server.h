@@ -1,10 +1,12 @@
 // Bayeux (CometD) server protocol without sockets (DESIGN.md §2, spec/cometd.md): sessions with
-// random clientIds, channels with trailing wildcards, the /meta handlers, advice, id echo,
-// per-session bounded queues that coalesce statistics updates, the ack extension, held
-// /meta/connect requests, the multiple-clients rule per browser, and a sweeper that expires
-// sessions. Transports (long-polling, callback-polling, WebSocket) live in the API/net layers
-// and hand each request's messages to Handle() with a Reply to call exactly once.
-// Threading: every public method may be called from any thread (one mutex inside). Replies and
+// random clientIds bound to the principal that created them, channels with trailing wildcards,
+// the /meta handlers, advice, id echo, per-session bounded queues that coalesce keyed messages,
+// the ack extension, held /meta/connect requests, the multiple-clients rule per browser, and a
+// sweeper that expires sessions. It knows no application: the role a handshake needs, the
+// session cookie, the channels clients may subscribe to and what may be coalesced come in
+// through Options and Message. Transports (long-polling, callback-polling, WebSocket) live in the
+// API/net layers and hand each request's messages to Handle() with a Reply to call exactly once.
+// Threading: every public method may be called from any thread (one mutex inside). WebSocket
 // pushes are called with the mutex held: they must only hand the text to an I/O thread.
 #pragma once
 
@@ -14,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,11 +33,38 @@ struct Options {
   std::int64_t interval_ms = 0;          // client pause between connects
   std::int64_t max_interval_ms = 10000;  // a session without a connect for this long expires
   std::int64_t multi_session_interval_ms = 2000;
-  size_t max_queue = 1000;      // queued messages per session before updates are coalesced
+  size_t max_queue = 1000;      // queued messages per session before keyed messages coalesce
   bool bench_channels = false;  // clients may publish/subscribe on /bench/**
   // Channels clients may subscribe to (besides /bench/** when enabled).
-  std::vector<std::string> channels = {"/statistics/v3/updates", "/statistics/v3/service"};
+  std::vector<std::string> channels;
+  // Policy of the application.
+  std::string required_role;   // a handshake's principal must have it ("" = any principal)
+  std::string session_cookie;  // set to the clientId on handshake ("" = none)
+  std::string cookie_attributes = "Path=/; HttpOnly; SameSite=Lax";  // + "; Secure" over TLS
+  size_t max_sessions_per_principal = 1000;  // further handshakes are denied
 };
+
+// A message for sessions, serialized once and shared by every session it goes to. A keyed
+// message's data is `head` + its parts joined by ',' + `tail` (e.g. a JSON array of entries):
+// when a session's queue overflows, its queued keyed messages with the same channel, head and
+// tail merge into one that keeps the newest part of each key, in first-seen order.
+struct Message {
+  struct Part {
+    std::string key;
+    std::string text;
+  };
+  std::string channel;
+  std::string text;  // the whole Bayeux message: {"channel":…,"data":…}
+  bool keyed = false;
+  std::string head;
+  std::vector<Part> parts;
+  std::string tail;
+};
+using MessagePtr = std::shared_ptr<const Message>;
+// `data` is JSON text.
+[[nodiscard]] MessagePtr MakeMessage(std::string_view channel, std::string_view data);
+[[nodiscard]] MessagePtr MakeKeyedMessage(std::string_view channel, std::string head,
+                                          std::vector<Message::Part> parts, std::string tail);
 
 // What the transport knows about the request.
 struct Context {
@@ -52,6 +82,13 @@ using Reply = std::function<void(std::string messages)>;
 struct HandleResult {
   std::vector<std::string> set_cookies;  // Set-Cookie values for the HTTP response
   std::vector<std::string> client_ids;   // sessions this request touched (WebSocket bookkeeping)
+  // A principal that authenticated on this request (a handshake's, or a message's
+  // ext.authorization): a WebSocket connection keeps it for its next messages.
+  std::optional<Principal> authenticated;
+  // A connect of this request is held (its reply comes later): the session and the hold's id,
+  // for Abandon() when the client goes away meanwhile.
+  std::string held_client_id;
+  std::uint64_t held_id = 0;
 };
 
 struct ServerStats {
@@ -63,15 +100,24 @@ struct ServerStats {
   std::uint64_t messages_coalesced = 0;
   std::uint64_t messages_redelivered = 0;
   std::uint64_t sessions_expired = 0;
+  std::uint64_t sessions_token_expired = 0;  // ended because their credentials expired
   std::uint64_t unknown_session_replies = 0;
+  std::uint64_t dropped_no_session = 0;  // deliveries to a session that no longer exists
+  // Messages for a channel the session never subscribed to: kept until it does, dropped when
+  // the session ends first or past max_queue of them.
+  std::uint64_t dropped_unsubscribed = 0;
+  std::uint64_t invalid_messages = 0;  // messages refused as malformed (400::…)
+  std::uint64_t held_abandoned = 0;    // held connects whose client went away
 };
 
 struct SessionInfo {
   std::string client_id;
   Principal principal;
+  bool expired = false;  // ended by the sweeper (no connect within maxInterval), not by the client
 };
 
-// Verifies a token found in a handshake's ext ({"authorization":"Bearer …"}), for WebSocket.
+// Verifies a token found in a message's ext ({"authorization":"Bearer …"}): WebSocket clients
+// cannot send headers.
 using TokenVerifier = std::function<Result<Principal>(std::string_view bearer)>;
 
 class Server {
@@ -96,28 +142,44 @@ class Server {
   void Attach(const std::string& client_id, Reply push);
   void Detach(const std::string& client_id);
 
-  // Queues `data` on `channel` for one session (if it subscribed to the channel).
+  // Queues a message for one session. A message for a channel the session has not subscribed
+  // to (yet) is kept until it does (a client may create a subscription bound to its session
+  // before its /meta/subscribe is answered), never dropped silently; a session that no longer
+  // exists is counted.
+  void DeliverToSession(const std::string& client_id, MessagePtr message);
+  // ... for every session of a principal ("tenant\\subject").
+  void DeliverToPrincipal(const std::string& principal_key, MessagePtr message);
+  // ... for every session of a tenant.
+  void DeliverToTenant(const std::string& tenant, MessagePtr message);
+  // Conveniences: `data` is serialized into a (not keyed) message.
   void DeliverToSession(const std::string& client_id, const std::string& channel,
-                        boost::json::value data);
-  // ... for every session of a principal ("tenant\\subject") subscribed to the channel.
+                        const boost::json::value& data);
   void DeliverToPrincipal(const std::string& principal_key, const std::string& channel,
-                          boost::json::value data);
-  // ... for every session of a tenant subscribed to the channel.
+                          const boost::json::value& data);
   void DeliverToTenant(const std::string& tenant, const std::string& channel,
-                       boost::json::value data);
+                       const boost::json::value& data);
+
+  // The client of a held connect went away (its connection closed): the hold is dropped without
+  // a reply and the session's expiry armed, as for a closed WebSocket.
+  void Abandon(const std::string& client_id, std::uint64_t held_id);
 
   // Completes held connects whose time is up and expires idle sessions.
   void Sweep();
 
-  // Restores a session identity (after a restart): the client may reconnect with it.
-  void Restore(const std::string& client_id, const Principal& principal, const std::string& browser,
-               const std::vector<std::string>& subscriptions);
   struct Identity {
     std::string client_id;
     Principal principal;
     std::string browser;
     std::vector<std::string> subscriptions;
   };
+  // Where a clientId this server does not hold is looked up (a session from before a restart,
+  // or from another node of a cluster): found, it is restored as with Restore() and the
+  // request goes on. Called under the server's lock: it must not call back into the server.
+  void SetIdentityLookup(std::function<std::optional<Identity>(const std::string&)> lookup);
+
+  // Restores a session identity (after a restart): the client may reconnect with it.
+  void Restore(const std::string& client_id, const Principal& principal, const std::string& browser,
+               const std::vector<std::string>& subscriptions);
   // Called (under no lock) whenever the set of durable identities changes: a session handshook,
   // subscribed/unsubscribed, or ended. `removed` is true when it ended.
   void SetIdentityChanged(std::function<void(const Identity&, bool removed)> changed);

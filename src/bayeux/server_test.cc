@@ -17,6 +17,9 @@ class BayeuxTest : public ::testing::Test {
     o.timeout_ms = 30000;
     o.max_interval_ms = 10000;
     o.max_queue = 4;
+    o.channels = {"/statistics/v3/updates", "/statistics/v3/service"};
+    o.required_role = "statistics:read";
+    o.session_cookie = "STATISTICS_SESSIONID";
     return o;
   }
 
@@ -181,25 +184,29 @@ TEST_F(BayeuxTest, SessionsWithoutConnectsExpireAfterMaxInterval) {
 
 TEST_F(BayeuxTest, AnOverflowingQueueKeepsTheNewestValuePerStatistic) {
   const std::string id = Handshake(Ctx());
-  Send(
-      R"([{"id":"2","channel":"/meta/subscribe","subscription":"/statistics/v3/updates","clientId":")" +
-          id + "\"}]",
-      Ctx());
+  Send(R"([{"id":"2","channel":"/meta/subscribe","subscription":["/statistics/v3/updates",)"
+       R"("/statistics/v3/service"],"clientId":")" +
+           id + "\"}]",
+       Ctx());
   auto update = [](const std::string& stat, int v) {
-    return json::object{
-        {"name", "StatisticUpdate"},
-        {"data", json::object{{"statistics", json::array{json::object{{"subscriptionId", "s"},
-                                                                      {"statisticId", stat},
-                                                                      {"value", v}}}}}}};
+    return MakeKeyedMessage(
+        "/statistics/v3/updates", R"({"name":"StatisticUpdate","data":{"statistics":[)",
+        {Message::Part{"s/" + stat,
+                       json::serialize(json::object{
+                           {"subscriptionId", "s"}, {"statisticId", stat}, {"value", v}})}},
+        "]}}");
   };
-  for (int i = 0; i < 10; ++i) {
-    server_.DeliverToSession(id, "/statistics/v3/updates", update(i % 2 ? "a" : "b", i));
-  }
+  server_.DeliverToSession(id, "/statistics/v3/service", json::object{{"kept", true}});
+  for (int i = 0; i < 10; ++i) server_.DeliverToSession(id, update(i % 2 ? "a" : "b", i));
   auto r = Send(R"([{"id":"3","channel":"/meta/connect","clientId":")" + id + "\"}]", Ctx());
   ASSERT_TRUE(r);
   std::map<std::string, int> last;
+  ASSERT_GE(r->size(), 2u);
+  EXPECT_EQ((*r)[0].at("channel").as_string(), "/statistics/v3/service");  // kept its place
+  int updates = 0;
   for (const auto& m : *r) {
     if (m.at("channel") != "/statistics/v3/updates") continue;
+    ++updates;
     for (const auto& s : m.at("data").at("data").at("statistics").as_array()) {
       last[std::string(s.at("statisticId").as_string())] =
           static_cast<int>(s.at("value").as_int64());
@@ -207,6 +214,7 @@ TEST_F(BayeuxTest, AnOverflowingQueueKeepsTheNewestValuePerStatistic) {
   }
   EXPECT_EQ(last["a"], 9);
   EXPECT_EQ(last["b"], 8);
+  EXPECT_LE(updates, 2);
   EXPECT_GT(server_.Stats().messages_coalesced, 0u);
 }
 
@@ -249,6 +257,219 @@ TEST_F(BayeuxTest, ASecondTabOfTheSameBrowserIsToldAboutMultipleClients) {
   EXPECT_TRUE((*r)[0].at("advice").at("multiple-clients").as_bool());
 }
 
+// Issue 18, defect 0: the official client creates a subscription (bound to its session) before
+// its /meta/subscribe to the updates channel is answered; updates produced meanwhile must not be
+// dropped.
+TEST_F(BayeuxTest, Issue18UpdatesForASessionArriveBeforeItsChannelSubscription) {
+  const std::string id = Handshake(Ctx());
+  ASSERT_TRUE(Send(R"([{"id":"2","channel":"/meta/connect","clientId":")" + id + "\"}]", Ctx()));
+  std::optional<json::array> later;
+  EXPECT_FALSE(
+      Send(R"([{"id":"3","channel":"/meta/connect","clientId":")" + id + "\"}]", Ctx(), &later));
+  // The update comes before the client's /meta/subscribe: kept, not dropped, and it does not
+  // wake the connect with a message on a channel the client does not listen to yet.
+  server_.DeliverToSession(id, "/statistics/v3/updates", json::object{{"v", 1}});
+  EXPECT_FALSE(later);
+  auto sub = Send(
+      R"([{"id":"4","channel":"/meta/subscribe","subscription":"/statistics/v3/updates","clientId":")" +
+          id + "\"}]",
+      Ctx());
+  ASSERT_TRUE(sub);
+  ASSERT_TRUE(later) << "the subscription releases it to the held connect";
+  ASSERT_EQ(later->size(), 2u);
+  EXPECT_EQ((*later)[0].at("data").at("v").as_int64(), 1);
+  // A session that is gone is counted, not silently forgotten; so is one that never subscribed.
+  server_.DeliverToSession("no-such-session", "/statistics/v3/updates", json::object{{"v", 2}});
+  EXPECT_EQ(server_.Stats().dropped_no_session, 1u);
+  server_.DeliverToSession(id, "/statistics/v3/service", json::object{{"v", 3}});
+  Send(R"([{"id":"5","channel":"/meta/disconnect","clientId":")" + id + "\"}]", Ctx());
+  EXPECT_EQ(server_.Stats().dropped_unsubscribed, 1u);
+}
+
+// Issue 18, defect 4: every message must present the session's principal.
+TEST_F(BayeuxTest, Issue18AClientIdWithoutTheSessionsCredentialsIsRefused) {
+  const std::string id = Handshake(Ctx());
+  const std::string connect = R"([{"id":"2","channel":"/meta/connect","clientId":")" + id + "\"}]";
+  // Long-polling with the victim's browser cookie but no token: unknown session.
+  Context none = Ctx();
+  none.principal = Error{Errc::kUnauthenticated, "no credentials"};
+  auto r = Send(connect, none);
+  EXPECT_EQ((*r)[0].at("error").as_string(), "402::session_unknown");
+  // A fresh WebSocket with the clientId and nothing else: unknown, and nothing is pushed to it.
+  Context ws;
+  ws.transport = Transport::kWebSocket;
+  std::vector<std::string> pushed;
+  r = Send(connect, ws);
+  EXPECT_EQ((*r)[0].at("error").as_string(), "402::session_unknown");
+  r = Send(R"([{"id":"3","channel":"/meta/subscribe","subscription":"/statistics/v3/updates",)"
+           R"("clientId":")" +
+               id + "\"}]",
+           ws);
+  EXPECT_EQ((*r)[0].at("error").as_string(), "402::session_unknown");
+  // The owner still uses it.
+  r = Send(connect, Ctx());
+  EXPECT_TRUE((*r)[0].at("successful").as_bool());
+}
+
+TEST_F(BayeuxTest, Issue18AnExpiredTokenEndsTheSessionWithHandshakeAdvice) {
+  std::vector<std::string> closed;
+  server_.SetSessionClosed([&](const SessionInfo& s) { closed.push_back(s.client_id); });
+  const std::string id = Handshake(Ctx());
+  Context expired = Ctx();
+  expired.principal = Error{Errc::kCredentialsExpired, "token expired"};
+  auto r = Send(R"([{"id":"2","channel":"/meta/connect","clientId":")" + id + "\"}]", expired);
+  const auto& m = (*r)[0].as_object();
+  EXPECT_EQ(m.at("error").as_string(), "401::credentials_expired");
+  EXPECT_EQ(m.at("advice").at("reconnect").as_string(), "handshake");
+  EXPECT_FALSE(server_.HasSession(id));
+  EXPECT_EQ(closed, std::vector<std::string>{id});
+}
+
+TEST_F(BayeuxTest, Issue18ASessionEndsWhenTheNewestCredentialsPresentedForItExpire) {
+  Options o = MakeOptions();
+  o.timeout_ms = 300'000;  // the held connect outlives both tokens
+  Server server(o, clock_);
+  Context ctx = Ctx();
+  auto p = *ctx.principal;
+  p.expires_at_ms = clock_.NowMs() + 60'000;
+  ctx.principal = p;
+  std::optional<json::array> now;
+  std::optional<json::array> later;
+  bool inline_call = false;  // outlives send(): a held reply arrives after it returned
+  auto send = [&](const std::string& text, const Context& c) {
+    now.reset();
+    inline_call = true;
+    server.Handle(json::parse(text).as_array(), c, [&](std::string reply) {
+      (inline_call ? now : later) = json::parse(reply).as_array();
+    });
+    inline_call = false;
+  };
+  send(R"([{"id":"1","channel":"/meta/handshake"}])", ctx);
+  const std::string id((*now)[0].at("clientId").as_string());
+  const std::string connect = R"([{"id":"2","channel":"/meta/connect","clientId":")" + id + "\"}]";
+  send(connect, ctx);
+  // A refreshed token (same principal, later expiry) keeps the session going past the first.
+  Context refreshed = ctx;
+  p.expires_at_ms = clock_.NowMs() + 120'000;
+  refreshed.principal = p;
+  send(connect, refreshed);
+  EXPECT_FALSE(now);  // held
+  clock_.AdvanceMs(61'000);
+  server.Sweep();
+  EXPECT_TRUE(server.HasSession(id));
+  EXPECT_FALSE(later);
+  clock_.AdvanceMs(60'000);
+  server.Sweep();
+  EXPECT_FALSE(server.HasSession(id));
+  ASSERT_TRUE(later);
+  EXPECT_EQ((*later)[0].at("error").as_string(), "401::credentials_expired");
+  EXPECT_EQ(server.Stats().sessions_token_expired, 1u);
+}
+
+TEST_F(BayeuxTest, Issue18ATokenInExtAuthenticatesAWebSocketConnection) {
+  server_.SetTokenVerifier([](std::string_view bearer) -> Result<Principal> {
+    if (bearer == "Bearer ann") return Principal{"ann", "acme", {"statistics:read"}};
+    return Error{Errc::kUnauthenticated, "bad token"};
+  });
+  Context ws;
+  ws.transport = Transport::kWebSocket;
+  ws.principal = Error{Errc::kUnauthenticated, "no credentials"};
+  const std::string id = Handshake(ws, R"({"authorization":"Bearer ann"})");
+  // On a new socket, a connect that carries the token resumes the session.
+  auto r = Send(R"([{"id":"2","channel":"/meta/connect","clientId":")" + id +
+                    R"(","ext":{"authorization":"Bearer ann"}}])",
+                ws);
+  EXPECT_TRUE((*r)[0].at("successful").as_bool());
+  r = Send(R"([{"id":"3","channel":"/meta/connect","clientId":")" + id +
+               R"(","ext":{"authorization":"Bearer bob"}}])",
+           ws);
+  EXPECT_EQ((*r)[0].at("error").as_string(), "402::session_unknown");
+}
+
+// Issue 18, defect 5: numbers from the wire never throw and never produce invalid JSON.
+TEST_F(BayeuxTest, Issue18AbsurdNumbersFromTheWireAreHandled) {
+  const std::string id = Handshake(Ctx());
+  ASSERT_TRUE(Send(R"([{"id":"2","channel":"/meta/connect","clientId":")" + id + "\"}]", Ctx()));
+  std::optional<json::array> later;
+  // advice.timeout 1e19 is brought down to the server's timeout: held, and released by it.
+  EXPECT_FALSE(Send(R"([{"id":"3","channel":"/meta/connect","clientId":")" + id +
+                        R"(","advice":{"timeout":1e19}}])",
+                    Ctx(), &later));
+  clock_.AdvanceMs(30'000);
+  server_.Sweep();
+  ASSERT_TRUE(later);
+  EXPECT_TRUE((*later)[0].at("successful").as_bool());
+  // An id that is not finite is refused; the reply is valid JSON (Send parses it).
+  std::string reply;
+  server_.Handle(json::parse(R"([{"id":1e400,"channel":"/meta/connect","clientId":")" + id + "\"}]")
+                     .as_array(),
+                 Ctx(), [&](std::string text) { reply = std::move(text); });
+  EXPECT_EQ(reply.find("Infinity"), std::string::npos) << reply;
+  auto parsed = json::parse(reply).as_array();
+  EXPECT_EQ(parsed[0].at("error").as_string(), "400::message_invalid");
+  // Ack numbers of any size.
+  auto r = Send(R"([{"id":"4","channel":"/meta/connect","clientId":")" + id +
+                    R"(","advice":{"timeout":-5},"ext":{"ack":1e300}}])",
+                Ctx());
+  EXPECT_TRUE((*r)[0].at("successful").as_bool());
+}
+
+// Issue 18, weak spot 7: sessions per principal are capped, one handshake per request.
+TEST_F(BayeuxTest, Issue18HandshakesAreBoundedPerRequestAndPerPrincipal) {
+  std::string many = "[";
+  for (int i = 0; i < 50; ++i) {
+    many += std::string(i ? "," : "") + R"({"id":")" + std::to_string(i) +
+            R"(","channel":"/meta/handshake"})";
+  }
+  many += "]";
+  auto r = Send(many, Ctx());
+  int ok = 0;
+  for (const auto& m : *r) ok += m.at("successful").as_bool() ? 1 : 0;
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(server_.Stats().sessions, 1u);
+  Options o = MakeOptions();
+  o.max_sessions_per_principal = 3;
+  Server small(o, clock_);
+  auto handshake = [&] {
+    std::string text;
+    small.Handle(json::parse(R"([{"id":"1","channel":"/meta/handshake"}])").as_array(), Ctx(),
+                 [&](std::string t) { text = std::move(t); });
+    return json::parse(text).as_array()[0].as_object();
+  };
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(handshake().at("successful").as_bool());
+  const auto denied = handshake();
+  EXPECT_EQ(denied.at("error").as_string(), "403::handshake_denied");
+  EXPECT_EQ(denied.at("advice").at("reconnect").as_string(), "handshake");
+  EXPECT_EQ(small.Stats().sessions, 3u);
+}
+
+// Issue 14: bayeux is generic; the application's policy comes in through Options.
+TEST(BayeuxPolicyTest, RoleCookieAndChannelsComeFromOptions) {
+  ManualClock clock{1'000};
+  Options o;
+  o.channels = {"/chat"};
+  o.session_cookie = "MY_SESSION";
+  o.cookie_attributes = "Path=/x; HttpOnly; SameSite=Strict";
+  Server server(o, clock);
+  Context ctx;
+  ctx.principal = Principal{"anyone", "t", {}};  // no role needed
+  std::string text;
+  auto result = server.Handle(json::parse(R"([{"id":"1","channel":"/meta/handshake"}])").as_array(),
+                              ctx, [&](std::string t) { text = std::move(t); });
+  const auto m = json::parse(text).as_array()[0].as_object();
+  ASSERT_TRUE(m.at("successful").as_bool());
+  const std::string id(m.at("clientId").as_string());
+  ASSERT_EQ(result.set_cookies.size(), 2u);
+  EXPECT_EQ(result.set_cookies[1], "MY_SESSION=" + id + "; Path=/x; HttpOnly; SameSite=Strict");
+  ctx.browser = result.set_cookies[0].substr(15, 16);
+  server.Handle(json::parse(R"([{"id":"2","channel":"/meta/subscribe","subscription":"/chat",)"
+                            R"("clientId":")" +
+                            id + "\"}]")
+                    .as_array(),
+                ctx, [&](std::string t) { text = std::move(t); });
+  EXPECT_TRUE(json::parse(text).as_array()[0].at("successful").as_bool()) << text;
+}
+
 TEST(ChannelTest, WildcardsAndNames) {
   EXPECT_TRUE(ChannelMatches("/a/*", "/a/b"));
   EXPECT_FALSE(ChannelMatches("/a/*", "/a/b/c"));
@@ -259,6 +480,31 @@ TEST(ChannelTest, WildcardsAndNames) {
   EXPECT_FALSE(ValidChannel("/a/*/b"));
   EXPECT_FALSE(ValidChannel("nope"));
   EXPECT_FALSE(ValidChannel("/a//b"));
+}
+
+// Issue 18, found by the bayeux fuzz target (tests/fuzz/corpus/bayeux/issue18-websocket-close-
+// drops-long-poll): a session handshaken over WebSocket whose client then long-polled with the
+// same clientId had that HTTP connect dropped without an answer when the socket closed (the
+// server answered 500 "dropped without an answer"). The long-poll is answered at its timeout.
+TEST_F(BayeuxTest, Issue18ClosingTheWebSocketDoesNotDropALongPollOfTheSameSession) {
+  Context ws = Ctx("ann", "");
+  ws.transport = Transport::kWebSocket;
+  const std::string id = Handshake(ws);
+  int pushed = 0;
+  server_.Attach(id, [&pushed](std::string) { ++pushed; });
+  const Context http = Ctx("ann", "");
+  const std::string connect =
+      R"([{"channel":"/meta/connect","clientId":")" + id + R"(","connectionType":"long-polling"}])";
+  ASSERT_TRUE(Send(connect, http));  // the first connect is answered at once
+  std::optional<json::array> later;
+  ASSERT_FALSE(Send(connect, http, &later)) << "the second one is held";
+  server_.Detach(id);  // the WebSocket closes
+  EXPECT_FALSE(later);
+  clock_.AdvanceMs(30'000);
+  server_.Sweep();
+  ASSERT_TRUE(later) << "the held long-poll was dropped with the WebSocket";
+  EXPECT_TRUE(later->back().at("successful").as_bool());
+  EXPECT_EQ(pushed, 0);
 }
 
 }  // namespace

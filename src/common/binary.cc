@@ -4,18 +4,16 @@
 
 namespace tally {
 
-void BinaryWriter::U64(std::uint64_t v) {
-  while (v >= 0x80) {
-    data_.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
+std::string Fingerprint(std::string_view data) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (const unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ull;
   }
-  data_.push_back(static_cast<char>(v));
-}
-
-void BinaryWriter::F64(double v) {
-  std::uint64_t bits = 0;
-  std::memcpy(&bits, &v, sizeof bits);
-  for (int i = 0; i < 8; ++i) data_.push_back(static_cast<char>(bits >> (8 * i)));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = kHex[h & 15];
+  return out;
 }
 
 void BinaryWriter::Str(std::string_view v) {

@@ -7,19 +7,45 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 namespace tally {
 
+// 64-bit FNV-1a of `data` as 16 hex digits: a fingerprint (a request body's, to tell a retry
+// from a different request under the same key), not a cryptographic hash.
+[[nodiscard]] std::string Fingerprint(std::string_view data);
+
+// Each value is encoded into a small buffer and appended at once (one size check per value,
+// not one per byte: snapshots write millions of them).
 class BinaryWriter {
  public:
-  void U64(std::uint64_t v);
+  void U64(std::uint64_t v) {
+    if (v < 0x80) {
+      data_.push_back(static_cast<char>(v));
+      return;
+    }
+    char buf[10];
+    std::size_t n = 0;
+    while (v >= 0x80) {
+      buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    buf[n++] = static_cast<char>(v);
+    data_.append(buf, n);
+  }
   void I64(std::int64_t v) {
     U64((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
   }
   void Bool(bool v) { data_.push_back(v ? '\1' : '\0'); }
-  void F64(double v);
+  void F64(double v) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    char buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(bits >> (8 * i));
+    data_.append(buf, 8);
+  }
   void Str(std::string_view v);
   // A nested section written elsewhere: its length, then its bytes (readers can skip it).
   void Bytes(std::string_view v) { Str(v); }

@@ -63,6 +63,26 @@ TEST(Binary, SectionsAreWrittenInPlaceAndReadBack) {
   EXPECT_FALSE(cut.Ok());
 }
 
+// The bytes themselves (snapshots stored by an older build must read back the same).
+TEST(Binary, EncodingIsLeb128ZigZagAndLittleEndian) {
+  BinaryWriter w;
+  w.U64(300);
+  w.I64(-1);
+  w.I64(64);
+  w.U64(std::numeric_limits<std::uint64_t>::max());
+  w.F64(1.0);
+  w.Bool(true);
+  w.Str("ab");
+  const std::string expected(
+      "\xac\x02\x01\x80\x01"
+      "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
+      "\x00\x00\x00\x00\x00\x00\xf0\x3f"
+      "\x01\x02"
+      "ab",
+      27);
+  EXPECT_EQ(w.Data(), expected);
+}
+
 TEST(Binary, SmallValuesAreSmall) {
   BinaryWriter w;
   w.I64(-3);

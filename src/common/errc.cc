@@ -32,6 +32,7 @@ std::string_view ErrcName(Errc e) {
     case Errc::kNotFound: return "not found";
     case Errc::kAlreadyExists: return "already exists";
     case Errc::kUnauthenticated: return "unauthenticated";
+    case Errc::kCredentialsExpired: return "credentials expired";
     case Errc::kPermissionDenied: return "permission denied";
     case Errc::kTooLarge: return "too large";
     case Errc::kRateLimited: return "rate limited";
@@ -40,6 +41,7 @@ std::string_view ErrcName(Errc e) {
     case Errc::kUnsupported: return "unsupported";
     case Errc::kMethodNotAllowed: return "method not allowed";
     case Errc::kTimeout: return "timeout";
+    case Errc::kMisdirected: return "misdirected";
     case Errc::kInternal: return "internal error";
   }
   return "unknown error";
@@ -51,7 +53,8 @@ int HttpStatusFor(Errc e) {
     case Errc::kInvalidArgument: return 400;
     case Errc::kOutOfOrder: return 400;
     case Errc::kUnsupported: return 400;
-    case Errc::kUnauthenticated: return 401;
+    case Errc::kUnauthenticated:
+    case Errc::kCredentialsExpired: return 401;
     case Errc::kPermissionDenied: return 403;
     case Errc::kNotFound: return 404;
     case Errc::kMethodNotAllowed: return 405;
@@ -60,6 +63,7 @@ int HttpStatusFor(Errc e) {
     case Errc::kTooLarge: return 413;
     case Errc::kRateLimited: return 429;
     case Errc::kUnavailable: return 503;
+    case Errc::kMisdirected: return 421;
     case Errc::kInternal: return 500;
   }
   return 500;

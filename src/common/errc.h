@@ -14,19 +14,21 @@ namespace tally {
 
 enum class Errc {
   kOk = 0,
-  kInvalidArgument,   // malformed or semantically wrong input
-  kNotFound,          // unknown object, statistic, subscription, route
-  kAlreadyExists,     // duplicate id
-  kUnauthenticated,   // no or bad credentials
-  kPermissionDenied,  // authenticated, but not allowed
-  kTooLarge,          // body or batch over a limit
-  kRateLimited,       // too many requests
-  kUnavailable,       // service or source down, server not ready, storage failing
-  kOutOfOrder,        // event older than the last one applied for its DN
-  kUnsupported,       // recognised but not implemented (e.g. a category without definition)
-  kMethodNotAllowed,  // path known, method not
-  kTimeout,           // deadline passed
-  kInternal,          // a bug: logged and counted
+  kInvalidArgument,     // malformed or semantically wrong input
+  kNotFound,            // unknown object, statistic, subscription, route
+  kAlreadyExists,       // duplicate id
+  kUnauthenticated,     // no or bad credentials
+  kCredentialsExpired,  // credentials that were valid and have expired (401)
+  kPermissionDenied,    // authenticated, but not allowed
+  kTooLarge,            // body or batch over a limit
+  kRateLimited,         // too many requests
+  kUnavailable,         // service or source down, server not ready, storage failing
+  kOutOfOrder,          // event older than the last one applied for its DN
+  kUnsupported,         // recognised but not implemented (e.g. a category without definition)
+  kMethodNotAllowed,    // path known, method not
+  kTimeout,             // deadline passed
+  kMisdirected,         // for a tenant this node does not carry (a cluster; HTTP 421)
+  kInternal,            // a bug: logged and counted
 };
 
 [[nodiscard]] const boost::system::error_category& TallyCategory();

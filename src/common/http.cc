@@ -50,17 +50,41 @@ void Responder::Send(HttpResponse&& response) const {
 
 bool Responder::Sent() const { return state_ && state_->sent.load(std::memory_order_acquire); }
 
+void Responder::OnAbandoned(std::function<void()> abandoned) const {
+  if (!state_) return;
+  std::lock_guard lock(state_->mu);
+  state_->abandoned = std::move(abandoned);
+}
+
+void Responder::Abandon() const {
+  if (!state_ || state_->sent.load(std::memory_order_acquire)) return;
+  std::function<void()> f;
+  {
+    std::lock_guard lock(state_->mu);
+    f.swap(state_->abandoned);
+  }
+  if (f) f();
+}
+
 Responder::State::~State() {
   if (!sent.load(std::memory_order_acquire) && deliver) {
     deliver(ErrorResponse(500, "the request was dropped without an answer", ""));
   }
 }
 
+std::string Clip(std::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+  return std::string(text.substr(0, cut)) + "… (" + std::to_string(text.size()) + " bytes)";
+}
+
 HttpResponse ErrorResponse(int http_status, std::string_view message, std::string_view path) {
   HttpResponse r;
   r.status = http_status;
+  // An error never echoes more than a few KB of what the client sent.
   r.body = fmt::format("{{\"status\":{{\"code\":{},\"message\":{}}},\"path\":{}}}", http_status,
-                       JsonString(message), JsonString(path));
+                       JsonString(Clip(message, 2048)), JsonString(Clip(path, 512)));
   return r;
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,6 +59,12 @@ class Responder final {
   explicit Responder(Deliver deliver);
   void Send(HttpResponse&& response) const;
   [[nodiscard]] bool Sent() const;
+  // A handler that holds the request (a long-poll) says what to do if the client goes away
+  // before the answer: the transport calls it once, and then nobody reads the answer.
+  // Thread-safe.
+  void OnAbandoned(std::function<void()> abandoned) const;
+  // The transport: the client is gone before the answer.
+  void Abandon() const;
 
  private:
   struct State {
@@ -67,6 +74,8 @@ class Responder final {
     State& operator=(const State&) = delete;
     std::atomic<bool> sent{false};
     Deliver deliver;
+    std::mutex mu;  // guards abandoned
+    std::function<void()> abandoned;
   };
   std::shared_ptr<State> state_;
 };
@@ -101,6 +110,8 @@ using WsAcceptor =
 [[nodiscard]] HttpResponse ErrorResponse(int http_status, std::string_view message,
                                          std::string_view path);
 [[nodiscard]] HttpResponse ErrorResponse(const Error& error, std::string_view path);
+// `text` cut to at most `max` bytes (on a UTF-8 boundary) with a note of its full size.
+[[nodiscard]] std::string Clip(std::string_view text, size_t max);
 [[nodiscard]] HttpResponse TextResponse(int status, std::string body,
                                         std::string content_type = "text/plain; charset=utf-8");
 

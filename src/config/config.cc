@@ -222,6 +222,8 @@ void ReadServer(TableReader& r, ServerConfig& s) {
   r.Millis("idle_timeout_ms", s.idle_timeout, 10, 86'400'000);
   r.Millis("write_timeout_ms", s.write_timeout, 10, 3'600'000);
   r.Millis("shutdown_grace_ms", s.shutdown_grace, 0, 3'600'000);
+  r.Integer("engine_stall_ms", s.engine_stall_ms, 100, 3'600'000);
+  r.StringList("cors_allowed_origins", s.cors_allowed_origins);
   r.String("tls_cert_file", s.tls_cert_file);
   r.String("tls_key_file", s.tls_key_file);
   if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
@@ -267,6 +269,7 @@ void ReadAuth(TableReader& r, AuthConfig& a) {
   r.Integer("token_ttl_s", a.token_ttl_s, 10, 86'400 * 30);
   r.Integer("refresh_ttl_s", a.refresh_ttl_s, 10, 86'400 * 365);
   r.Integer("max_skew_s", a.max_skew_s, 0, 3600);
+  r.Integer("max_failed_logins_per_minute", a.max_failed_logins_per_minute, 0, 1'000'000);
   r.StringList("api_keys", a.api_keys);
   r.String("jwks_file", a.jwks_file);
   r.String("external_issuer", a.external_issuer);
@@ -341,6 +344,9 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
     t.Integer("requests_per_second", cfg.limits.requests_per_second, 1, 10'000'000);
   });
   r.Table("storage", [&](TableReader& t) {
+    t.String("backend", cfg.storage.backend, [](const std::string& v) -> std::string {
+      return v == "sqlite" || v == "jetstream" ? "" : "expected sqlite or jetstream";
+    });
     t.String("path", cfg.storage.path);
     t.String("durability", cfg.storage.durability, [](const std::string& v) -> std::string {
       return v == "full" || v == "normal" || v == "off" ? "" : "expected full, normal or off";
@@ -352,6 +358,42 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
     t.Bool("snapshot_on_shutdown", cfg.storage.snapshot_on_shutdown);
     t.Integer("max_bytes", cfg.storage.max_bytes, 0, std::int64_t{1} << 50);
   });
+  r.Table("jetstream", [&](TableReader& t) {
+    t.StringList("servers", cfg.jetstream.servers);
+    if (cfg.jetstream.servers.empty()) t.Error(t.Raw(), "servers", "must name at least one server");
+    for (const auto& s : cfg.jetstream.servers) {
+      if (s.rfind("nats://", 0) != 0 && s.rfind("tls://", 0) != 0) {
+        t.Error(t.Raw(), "servers", "'" + s + "': expected nats://host:port or tls://host:port");
+      }
+    }
+    auto token = [](const std::string& v) -> std::string {
+      if (v.empty()) return "must not be empty";
+      for (const char c : v) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!ok) return "letters, digits, '_' and '-' only";
+      }
+      return "";
+    };
+    t.String("stream", cfg.jetstream.stream, token);
+    t.String("subject_prefix", cfg.jetstream.subject_prefix, token);
+    t.Integer("replicas", cfg.jetstream.replicas, 1, 5);
+    t.Integer("duplicate_window_s", cfg.jetstream.duplicate_window_s, 1, 86'400 * 30);
+    t.Integer("timeout_ms", cfg.jetstream.timeout_ms, 100, 600'000);
+    t.String("credentials_file", cfg.jetstream.credentials_file);
+    t.String("user", cfg.jetstream.user);
+    t.String("password", cfg.jetstream.password);
+    t.String("token", cfg.jetstream.token);
+    t.String("tls_ca_file", cfg.jetstream.tls_ca_file);
+    t.String("tls_cert_file", cfg.jetstream.tls_cert_file);
+    t.String("tls_key_file", cfg.jetstream.tls_key_file);
+  });
+  r.Table("cluster", [&](TableReader& t) {
+    t.String("node", cfg.cluster.node);
+    t.StringList("tenants", cfg.cluster.tenants);
+    t.Integer("apply_delay_ms", cfg.cluster.apply_delay_ms, 0, 60'000);
+    t.Integer("publishers", cfg.cluster.publishers, 1, 64);
+  });
   r.Table("engine", [&](TableReader& t) {
     t.String("clock", cfg.engine.clock, [](const std::string& v) -> std::string {
       return v == "wall" || v == "event" ? "" : "expected wall or event";
@@ -360,12 +402,20 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
   r.Table("ingest", [&](TableReader& t) {
     t.Integer("events_per_batch", cfg.ingest.events_per_batch, 1, 1'000'000);
     t.Integer("heartbeat_timeout_ms", cfg.ingest.heartbeat_timeout_ms, 0, 86'400'000);
+    t.Integer("max_future_ms", cfg.ingest.max_future_ms, 0, 31'536'000'000);
   });
   r.Table("notifications", [&](TableReader& t) {
     t.Integer("timeout_ms", cfg.notifications.timeout_ms, 0, 600'000);
     t.Integer("max_interval_ms", cfg.notifications.max_interval_ms, 1000, 3'600'000);
     t.Integer("max_queue", cfg.notifications.max_queue, 1, 1'000'000);
     t.Bool("bench_channels", cfg.notifications.bench_channels);
+    t.Integer("max_sessions_per_principal", cfg.notifications.max_sessions_per_principal, 1,
+              10'000'000);
+    t.String("cookie_same_site", cfg.notifications.cookie_same_site,
+             [](const std::string& v) -> std::string {
+               return v == "Lax" || v == "Strict" || v == "None" ? ""
+                                                                 : "expected Lax, Strict or None";
+             });
   });
   r.Table("simulator", [&](TableReader& t) {
     t.Bool("enabled", cfg.simulator.enabled);
@@ -381,6 +431,15 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
     ReadTenant(t, tenant);
     cfg.tenants.push_back(std::move(tenant));
   });
+  // Every tenant a node carries must be configured.
+  for (const auto& carried : cfg.cluster.tenants) {
+    bool known = false;
+    for (const auto& t : cfg.tenants) known = known || t.name == carried;
+    if (!known) {
+      result.errors.push_back(ConfigError{name, 0, 0, "cluster.tenants",
+                                          "'" + carried + "' is not a configured [[tenant]]"});
+    }
+  }
   r.Finish();
   std::stable_sort(result.errors.begin(), result.errors.end(),
                    [](const ConfigError& a, const ConfigError& b) {

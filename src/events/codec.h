@@ -20,6 +20,9 @@ namespace tally::events {
 struct NormalizeOptions {
   std::string default_tenant;  // used when an event has no "tenant"; empty: "tenant" required
   TimeMs now = 0;              // stamped on events without "time"
+  // An event more than this ahead of `now` is refused (0: no limit). Times outside
+  // [stats::kMinEventTime, stats::kMaxEventTime] are always refused.
+  std::int64_t max_ahead_ms = 0;
 };
 
 // One JSON object (text) → event. Errors: "field 'x': …".
@@ -28,7 +31,7 @@ struct NormalizeOptions {
 enum class BatchFormat { kNdjson, kJsonArray };
 
 // A whole batch; the first invalid event rejects it with "line N: field 'x': …" (NDJSON) or
-// "event N: …" (array, 0-based). Events of one DN must not go back in time inside the batch.
+// "event N: …" (array, 0-based). The ordering rule is not checked here (server/order_gate.h).
 [[nodiscard]] Result<std::vector<stats::Event>> ParseBatch(std::string_view body,
                                                            BatchFormat format,
                                                            const NormalizeOptions& opts,

@@ -4,6 +4,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -12,6 +13,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -21,7 +23,10 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -29,10 +34,12 @@
 #include <unordered_map>
 
 #include "common/log.h"
+#include "net/request_path.h"
 
 namespace tally::net {
 
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;  // NOLINT: `||` on awaitables
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
@@ -40,27 +47,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
-
-HttpMethod FromBeast(http::verb v) {
-  switch (v) {
-    case http::verb::get: return HttpMethod::kGet;
-    case http::verb::head: return HttpMethod::kHead;
-    case http::verb::post: return HttpMethod::kPost;
-    case http::verb::put: return HttpMethod::kPut;
-    case http::verb::delete_: return HttpMethod::kDelete;
-    case http::verb::patch: return HttpMethod::kPatch;
-    case http::verb::options: return HttpMethod::kOptions;
-    default: return HttpMethod::kOther;
-  }
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // What the connection coroutine waits on while a handler works (possibly on another thread).
 struct PendingResponse {
@@ -74,6 +60,30 @@ struct PendingResponse {
 };
 
 }  // namespace
+
+CorsCheck CheckCors(const HttpServerOptions& options, std::string_view origin,
+                    std::string_view host, std::string_view path, bool tls) {
+  CorsCheck c;
+  if (origin.empty()) return c;
+  const std::string own = std::string(tls ? "https://" : "http://") + std::string(host);
+  if (origin == own) {
+    c.allowed = true;
+    return c;
+  }
+  c.cross_origin = true;
+  bool on_path = false;
+  for (const auto& prefix : options.cors_paths) {
+    if (path.substr(0, prefix.size()) == prefix &&
+        (path.size() == prefix.size() || path[prefix.size()] == '/')) {
+      on_path = true;
+    }
+  }
+  if (!on_path) return c;
+  for (const auto& o : options.cors_origins) {
+    if (o == origin) c.allowed = true;
+  }
+  return c;
+}
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // One per connection; the stream lives here so Shutdown() can reach it via a weak_ptr.
@@ -102,6 +112,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> timed_out{0};
   std::atomic<std::uint64_t> tls_failures{0};
+  std::atomic<std::uint64_t> abandoned{0};
   std::unique_ptr<asio::ssl::context> tls_context;  // set by Listen() when TLS is configured
 
   std::mutex mu;  // guards the fields below
@@ -118,9 +129,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::awaitable<void> ServeWebSocket(std::shared_ptr<Connection> conn, Io& io,
                                        http::request<http::string_body> upgrade,
                                        const WsAcceptor& accept, HttpRequest request);
-  HttpRequest MakeRequest(http::request<http::string_body>& req, const std::string& remote,
-                          bool tls, bool* ok);
-  asio::awaitable<HttpResponse> Dispatch(http::request<http::string_body>& req,
+  asio::awaitable<HttpResponse> Route(tcp::socket& socket, HttpRequest& request,
+                                      std::string& route);
+  asio::awaitable<HttpResponse> Dispatch(tcp::socket& socket, http::request<http::string_body>& req,
                                          const std::string& remote, std::string& route, bool tls);
   void Forget(std::uint64_t id);
 };
@@ -174,49 +185,26 @@ void HttpServer::Impl::Forget(std::uint64_t id) {
   if (drained) drained();
 }
 
-HttpRequest HttpServer::Impl::MakeRequest(http::request<http::string_body>& req,
-                                          const std::string& remote, bool tls, bool* ok) {
-  HttpRequest request;
-  request.method = FromBeast(req.method());
-  request.target = std::string(req.target());
-  const std::string_view target = req.target();
-  const size_t q = target.find('?');
-  const std::string_view raw_path = target.substr(0, q);
-  if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
-  if (raw_path.empty() || raw_path.front() != '/' ||
-      !PercentDecode(raw_path, request.path, false)) {
-    *ok = false;
-    request.path = std::string(raw_path);
-    return request;
-  }
-  request.remote = remote;
-  request.tls = tls;
-  for (const auto& field : req) {
-    request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
-  }
-  request.body = std::move(req.body());
-  return request;
-}
-
-asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::string_body>& req,
+asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(tcp::socket& socket,
+                                                         http::request<http::string_body>& req,
                                                          const std::string& remote,
                                                          std::string& route, bool tls) {
   bool ok = true;
   HttpRequest request = MakeRequest(req, remote, tls, &ok);
   if (!ok) co_return ErrorResponse(400, "malformed request target", request.path);
+  const std::string origin(request.Header("origin"));
+  const CorsCheck cors = CheckCors(options, origin, request.Header("host"), request.path, tls);
+  if (auto preflight = Preflight(options, request, cors)) co_return std::move(*preflight);
+  HttpResponse response = co_await Route(socket, request, route);
+  if (cors.cross_origin && cors.allowed) AddCorsHeaders(response, origin);
+  co_return response;
+}
 
-  Router::Match match = router.Find(request.method, request.path);
-  if (match.handler == nullptr) {
-    if (match.error == Errc::kMethodNotAllowed) {
-      HttpResponse r = ErrorResponse(405,
-                                     "method " + std::string(HttpMethodName(request.method)) +
-                                         " not allowed on " + request.path,
-                                     request.path);
-      r.headers.emplace_back("Allow", match.allow);
-      co_return r;
-    }
-    co_return ErrorResponse(404, "no such path: " + request.path, request.path);
-  }
+asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket, HttpRequest& request,
+                                                      std::string& route) {
+  Router::Match match = router.Find(
+      request.method, std::string_view(request.target).substr(0, request.target.find('?')));
+  if (match.handler == nullptr) co_return Unrouted(match, request);
   route.assign(match.pattern);
 
   auto ex = co_await asio::this_coro::executor;
@@ -233,6 +221,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::str
     });
   });
   pending->handler_thread.store(std::this_thread::get_id(), std::memory_order_release);
+  const Responder watch = responder;  // to tell a holding handler that its client went away
   try {
     (*match.handler)(request, match.params, std::move(responder));
   } catch (const std::exception& e) {
@@ -241,8 +230,29 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(http::request<http::str
     co_return ErrorResponse(500, "internal error", request.path);
   }
   pending->handler_thread.store(std::thread::id{}, std::memory_order_release);
+  // While the handler holds the request, watch the socket: a client that closes its end (a
+  // long-poll whose browser tab was closed) is noticed now, not at the hold's timeout. Bytes
+  // of a pipelined request end the watch (they wait in the kernel for the next read).
+  bool watching = true;
   while (!pending->response) {
-    co_await pending->timer.async_wait(kUseTuple);
+    if (!watching) {
+      co_await pending->timer.async_wait(kUseTuple);
+      continue;
+    }
+    auto which = co_await (pending->timer.async_wait(kUseTuple) ||
+                           socket.async_wait(tcp::socket::wait_read, kUseTuple));
+    if (which.index() == 0 || pending->response) continue;
+    char byte = 0;
+    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+      watching = false;
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      abandoned.fetch_add(1);
+      watch.Abandon();
+      HttpResponse gone;
+      gone.close = true;  // nobody reads it: the connection ends here
+      co_return gone;
+    }
   }
   co_return std::move(*pending->response);
 }
@@ -287,26 +297,9 @@ asio::awaitable<void> HttpServer::Impl::ServeOn(std::shared_ptr<Connection> keep
           hec == asio::error::connection_reset || hec == asio::error::operation_aborted) {
         break;
       }
-      if (hec == http::error::body_limit) {  // Content-Length over the limit
-        early = ErrorResponse(413,
-                              "request body is larger than the limit of " +
-                                  std::to_string(options.max_body_bytes) + " bytes",
-                              std::string(parser.get().target()));
-      } else if (hec == http::error::header_limit) {
-        early = ErrorResponse(431,
-                              "request header is larger than the limit of " +
-                                  std::to_string(options.max_header_bytes) + " bytes",
-                              "");
-      } else {
-        early = ErrorResponse(400, "malformed HTTP request: " + hec.message(), "");
-      }
+      early = RefuseHead(hec, parser, options);
       must_close = true;
-    } else if (parser.content_length() && *parser.content_length() > options.max_body_bytes) {
-      early = ErrorResponse(413,
-                            "request body of " + std::to_string(*parser.content_length()) +
-                                " bytes is larger than the limit of " +
-                                std::to_string(options.max_body_bytes) + " bytes",
-                            std::string(parser.get().target()));
+    } else if ((early = RefuseHead(hec, parser, options))) {
       must_close = true;
     }
 
@@ -347,10 +340,7 @@ asio::awaitable<void> HttpServer::Impl::ServeOn(std::shared_ptr<Connection> keep
       auto [bec, bn] = co_await http::async_read(io, buffer, parser, kUseTuple);
       (void)bn;
       if (bec == http::error::body_limit) {
-        response = ErrorResponse(413,
-                                 "request body is larger than the limit of " +
-                                     std::to_string(options.max_body_bytes) + " bytes",
-                                 std::string(parser.get().target()));
+        response = RefuseBody(parser.get().target(), options);
         must_close = true;
       } else if (bec) {
         if (bec == beast::error::timeout) timed_out.fetch_add(1);
@@ -359,7 +349,7 @@ asio::awaitable<void> HttpServer::Impl::ServeOn(std::shared_ptr<Connection> keep
         auto req = parser.release();
         keep_alive = req.keep_alive();
         plain.expires_never();  // the handler may hold the request (long-poll)
-        response = co_await Dispatch(req, remote, route, tls);
+        response = co_await Dispatch(plain.socket(), req, remote, route, tls);
       }
     }
 
@@ -369,21 +359,15 @@ asio::awaitable<void> HttpServer::Impl::ServeOn(std::shared_ptr<Connection> keep
          served >= options.max_requests_per_connection)) {
       keep_alive = false;
     }
-    http::response<http::string_body> res{static_cast<http::status>(response.status), version};
-    res.set(http::field::server, "tally");
-    if (!response.content_type.empty()) res.set(http::field::content_type, response.content_type);
-    for (auto& [name, value] : response.headers) res.insert(name, value);
-    res.body() = std::move(response.body);
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-    if (method == HttpMethod::kHead) res.body().clear();  // length stays that of the GET
+    const int status = response.status;
+    auto res = ToBeast(std::move(response), version, keep_alive, method);
     plain.expires_after(options.write_timeout);
     auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
     (void)wn;
     if (observer) {
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      observer(route, method, response.status, secs);
+      observer(route, method, status, secs);
     }
     if (wec) break;
     if (must_close) {
@@ -497,7 +481,12 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
       [](websocket::response_type& res) { res.set(http::field::server, "tally"); }));
   auto ex = co_await asio::this_coro::executor;
   auto peer = std::make_shared<WsPeerImpl<Io>>(holder, ws, ex);
-  std::shared_ptr<WsHandler> handler = accept(request, peer);
+  // A page of another origin may open a WebSocket only when the origin is listed (browsers send
+  // Origin; a cross-site page must not ride on a user's credentials).
+  const CorsCheck cors = CheckCors(options, request.Header("origin"), request.Header("host"),
+                                   request.path, request.tls);
+  std::shared_ptr<WsHandler> handler =
+      cors.cross_origin && !cors.allowed ? nullptr : accept(request, peer);
   if (!handler) {
     http::response<http::string_body> res{http::status::forbidden, upgrade.version()};
     res.set(http::field::content_type, "application/json");
@@ -650,8 +639,9 @@ void HttpServer::Shutdown(std::function<void()> on_drained) {
 }
 
 HttpServerStats HttpServer::Stats() const {
-  return HttpServerStats{impl_->open.load(), impl_->accepted.load(), impl_->rejected.load(),
-                         impl_->timed_out.load(), impl_->tls_failures.load()};
+  return HttpServerStats{impl_->open.load(),         impl_->accepted.load(),
+                         impl_->rejected.load(),     impl_->timed_out.load(),
+                         impl_->tls_failures.load(), impl_->abandoned.load()};
 }
 
 }  // namespace tally::net

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/errc.h"
 #include "common/http.h"
@@ -37,7 +38,22 @@ struct HttpServerOptions {
   std::chrono::milliseconds write_timeout{30000};
   std::string tls_cert_file;  // PEM chain; HTTPS when set (with tls_key_file)
   std::string tls_key_file;
+  // Cross-origin requests (CORS) from pages of these origins ("https://board.example.com",
+  // exact, scheme and port included) to paths under `cors_paths` are allowed, with
+  // credentials; preflights are answered. Other origins get no CORS headers (browsers refuse
+  // them the answer) and a 403 preflight; their WebSocket upgrades are refused. A page of the
+  // server's own origin is always allowed.
+  std::vector<std::string> cors_origins;
+  std::vector<std::string> cors_paths = {"/statistics/v3", "/auth/v3"};
 };
+
+// The CORS decision for one request (exposed for tests).
+struct CorsCheck {
+  bool cross_origin = false;  // an Origin header naming another origin than the request's Host
+  bool allowed = false;       // same origin, or a listed one on a CORS path
+};
+[[nodiscard]] CorsCheck CheckCors(const HttpServerOptions& options, std::string_view origin,
+                                  std::string_view host, std::string_view path, bool tls);
 
 // Called once per answered request with the matched route pattern ("" when unmatched).
 using RequestObserver =
@@ -49,7 +65,18 @@ struct HttpServerStats {
   std::uint64_t rejected_connections = 0;  // over max_connections
   std::uint64_t timed_out_connections = 0;
   std::uint64_t tls_handshake_failures = 0;
+  std::uint64_t abandoned_requests = 0;  // held requests whose client closed before the answer
 };
+
+// The request path of one connection without a socket (fuzzing, tests): `bytes` are what a
+// client sent (one or more pipelined requests) and the result is each answer as the HTTP/1.1
+// text the server writes, through the same parser limits, refusals, CORS, router and handlers.
+// A request a handler holds is waited for by calling `wait` (e.g. to move a clock and sweep)
+// until it is answered or `wait` returns false; WebSocket upgrades end the connection.
+[[nodiscard]] std::vector<std::string> ServeBytesForTest(const HttpServerOptions& options,
+                                                         const Router& router,
+                                                         std::string_view bytes,
+                                                         const std::function<bool()>& wait);
 
 class HttpServer final {
  public:

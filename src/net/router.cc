@@ -48,7 +48,7 @@ void Router::Add(HttpMethod method, const std::string& pattern, HttpHandler hand
   routes_.push_back(std::move(route));
 }
 
-bool Router::MatchRoute(const Route& route, const std::vector<std::string_view>& parts,
+bool Router::MatchRoute(const Route& route, const std::vector<std::string>& parts,
                         RouteParams* params) {
   size_t i = 0;
   for (const Segment& seg : route.segments) {
@@ -58,16 +58,24 @@ bool Router::MatchRoute(const Route& route, const std::vector<std::string_view>&
       if (parts[i] != seg.text) return false;
     } else {
       if (parts[i].empty()) return false;
-      if (params != nullptr) params->values.emplace_back(seg.text, std::string(parts[i]));
+      if (params != nullptr) params->values.emplace_back(seg.text, parts[i]);
     }
     ++i;
   }
   return i == parts.size();
 }
 
-Router::Match Router::Find(HttpMethod method, std::string_view path) const {
+Router::Match Router::Find(HttpMethod method, std::string_view raw_path) const {
   Match match;
-  const auto parts = SplitPath(path);
+  std::vector<std::string> parts;
+  for (const std::string_view raw : SplitPath(raw_path)) {
+    std::string decoded;
+    if (!PercentDecode(raw, decoded, false)) {
+      match.error = Errc::kNotFound;
+      return match;
+    }
+    parts.push_back(std::move(decoded));
+  }
   const Route* best = nullptr;
   bool path_known = false;
   for (const Route& r : routes_) {

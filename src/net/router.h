@@ -1,7 +1,9 @@
 // Router: maps (method, path) to a handler. A pattern is a sequence of segments: a literal, a
 // `{name}` capture of one segment, or a final `*` that matches the rest of the path (also
 // nothing). Literal segments win over captures. Unknown paths give kNotFound, known paths with
-// another method kMethodNotAllowed (with the allowed methods).
+// another method kMethodNotAllowed (with the allowed methods). Paths are matched as received:
+// split on '/' first, then each segment percent-decoded, so an id containing "%2F" is one
+// segment that captures "a/b" (routing on a decoded path once made such ids unreachable).
 // Threading: Add() during setup only; Find() is const and safe from many threads.
 #pragma once
 
@@ -27,7 +29,8 @@ class Router final {
 
   // Throws std::invalid_argument on a malformed pattern or a duplicate (setup-time only).
   void Add(HttpMethod method, const std::string& pattern, HttpHandler handler);
-  [[nodiscard]] Match Find(HttpMethod method, std::string_view path) const;
+  // `raw_path`: the request target's path, not percent-decoded.
+  [[nodiscard]] Match Find(HttpMethod method, std::string_view raw_path) const;
 
   // WebSocket endpoints: exact paths (a trailing '/' is ignored).
   void AddWebSocket(const std::string& path, WsAcceptor acceptor);
@@ -45,7 +48,7 @@ class Router final {
     HttpHandler handler;
     int literal_count = 0;
   };
-  static bool MatchRoute(const Route& route, const std::vector<std::string_view>& parts,
+  static bool MatchRoute(const Route& route, const std::vector<std::string>& parts,
                          RouteParams* params);
 
   std::vector<Route> routes_;

@@ -53,6 +53,24 @@ TEST_F(RouterTest, CapturesSegments) {
   EXPECT_EQ(p.Get("nope"), "");
 }
 
+// Issue 18, defect 6: an id with an encoded '/' was decoded before routing and became
+// unreachable; segments are decoded after the split now.
+TEST_F(RouterTest, Issue18AnEncodedSlashStaysInsideItsSegment) {
+  RouteParams p;
+  EXPECT_EQ(Call(HttpMethod::kDelete, "/statistics/v3/subscriptions/a%2Fb", &p), "delete");
+  EXPECT_EQ(p.Get("id"), "a/b");
+  EXPECT_EQ(Call(HttpMethod::kGet, "/statistics/v3/subscriptions/a%2Fb/statistic-values", &p),
+            "peek");
+  EXPECT_EQ(p.Get("id"), "a/b");
+  EXPECT_EQ(Call(HttpMethod::kGet, "/statistics/v3/subscriptions/%7Bx%7D%20y/statistic-values", &p),
+            "peek");
+  EXPECT_EQ(p.Get("id"), "{x} y");
+  EXPECT_EQ(Call(HttpMethod::kGet, "/heal%74hz"), "health");  // literals compare decoded
+  EXPECT_EQ(
+      router_.Find(HttpMethod::kGet, "/statistics/v3/subscriptions/%zz/statistic-values").handler,
+      nullptr);
+}
+
 TEST_F(RouterTest, EmptyCaptureDoesNotMatch) {
   EXPECT_EQ(router_.Find(HttpMethod::kDelete, "/statistics/v3/subscriptions/").error,
             Errc::kNotFound);

@@ -10,6 +10,7 @@ EngineThread::EngineThread(const Clock& clock, bool wall_clock)
 EngineThread::~EngineThread() { Stop(); }
 
 void EngineThread::Start() {
+  if (thread_.joinable()) return;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -30,11 +31,31 @@ void EngineThread::Post(std::function<void(stats::Engine&)> work) {
   cv_.notify_one();
 }
 
+std::size_t EngineThread::QueueDepth() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
 void EngineThread::OnApplied(const stats::Event& e) {
   if (link_observer_ && (e.type == stats::EventType::kLinkConnected ||
                          e.type == stats::EventType::kLinkDisconnected)) {
     link_observer_(e, engine_);
   }
+}
+
+void EngineThread::EndWork() {
+  busy_since_ms_.store(0);
+  if (alive_) alive_();
+}
+
+void EngineThread::FlushNotifications() {
+  if (out_.empty()) return;
+  if (sink_) {
+    sink_(out_);
+  } else {
+    undelivered_.fetch_add(out_.size());
+  }
+  out_.clear();
 }
 
 void EngineThread::Run() {
@@ -47,7 +68,12 @@ void EngineThread::Run() {
       if (stopping_ && queue_.empty()) return;
       batch.swap(queue_);
     }
-    if (wall_clock_) engine_.AdvanceTo(clock_.NowMs(), out_);
+    BeginWork();
+    if (wall_clock_ && !hold_wall_.load()) {
+      if (auto moved = engine_.AdvanceTo(clock_.NowMs() - wall_lag_ms_.load(), out_); !moved) {
+        TALLY_LOG_ERROR("engine clock: {}", moved.error().message);
+      }
+    }
     for (auto& work : batch) {
       try {
         work(engine_);
@@ -55,13 +81,8 @@ void EngineThread::Run() {
         TALLY_LOG_ERROR("engine work failed: {}", e.what());
       }
     }
-    if (out_.empty()) continue;
-    if (sink_) {
-      sink_(out_);
-    } else {
-      undelivered_.fetch_add(out_.size());
-    }
-    out_.clear();
+    FlushNotifications();
+    EndWork();
   }
 }
 

@@ -34,32 +34,65 @@ class EngineThread final {
   void SetSink(Sink sink) { sink_ = std::move(sink); }
   // Before Start(): called for every applied EventLinkConnected/Disconnected.
   void SetLinkObserver(LinkObserver observer) { link_observer_ = std::move(observer); }
-  void Start();
+  // Before recovery: called at the end of every round of work (at least every 50 ms while the
+  // thread runs, and after each record recovery replays), never while a round is stuck: the
+  // systemd watchdog's ping.
+  void SetAliveHook(std::function<void()> hook) { alive_ = std::move(hook); }
+  void Start();  // a second call does nothing
   void Stop();
+  // The wall clock, in the `wall` mode: while held (a cluster node catching up applies records at
+  // their stamps) the engine is not moved to it; `lag_ms` keeps the engine that much behind it
+  // (a cluster: records reaching this node within the lag apply exactly at their stamps).
+  void HoldWallClock(bool hold) { hold_wall_.store(hold); }
+  void SetWallClockLag(std::int64_t lag_ms) { wall_lag_ms_.store(lag_ms); }
   void Post(std::function<void(stats::Engine&)> work);
 
   // Engine thread: the buffer applied work appends notifications to.
   [[nodiscard]] std::vector<stats::Notification>& Notifications() { return out_; }
+  // Engine thread: hands what is in the buffer to the sink now (before a message that must not
+  // overtake it).
+  void FlushNotifications();
   // Engine thread: every applied event passes here (link state).
   void OnApplied(const stats::Event& e);
 
   [[nodiscard]] std::uint64_t NotificationsUndelivered() const { return undelivered_.load(); }
+  // Any thread: pieces of work posted and not yet started (they wait for the current round).
+  [[nodiscard]] std::size_t QueueDepth() const;
+
+  // Liveness: while the engine works on one round (or recovery replays one record), for how
+  // long; 0 when idle. /healthz fails when a round takes far longer than any should.
+  void BeginWork() { busy_since_ms_.store(SteadyMs()); }
+  void EndWork();
+  [[nodiscard]] std::int64_t BusyForMs() const {
+    const std::int64_t since = busy_since_ms_.load();
+    return since == 0 ? 0 : SteadyMs() - since;
+  }
 
  private:
   void Run();
+  std::int64_t SteadyMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               clock_.SteadyNow().time_since_epoch())
+               .count() +
+           1;  // never 0 (0 means idle)
+  }
 
   const Clock& clock_;
   const bool wall_clock_;
   stats::Engine engine_;
   Sink sink_;
   LinkObserver link_observer_;
+  std::function<void()> alive_;
   std::vector<stats::Notification> out_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void(stats::Engine&)>> queue_;
   bool stopping_ = false;
   std::thread thread_;
   std::atomic<std::uint64_t> undelivered_{0};
+  std::atomic<std::int64_t> busy_since_ms_{0};
+  std::atomic<bool> hold_wall_{false};
+  std::atomic<std::int64_t> wall_lag_ms_{0};
 };
 
 }  // namespace tally::server

@@ -35,6 +35,11 @@ std::string EncodeSnapshot(const SnapshotParts& parts, std::uint32_t format) {
   w.Bytes(parts.engine);
   w.Bytes(parts.api);
   w.Bytes(parts.pipeline);
+  w.U64(parts.positions.size());
+  for (const auto& [tenant, seq] : parts.positions) {
+    w.Str(tenant);
+    w.U64(seq);
+  }
   const std::string& payload = w.Data();
   std::string out;
   out.reserve(kMagic.size() + 8 + payload.size());
@@ -67,6 +72,11 @@ Result<SnapshotParts> DecodeSnapshot(std::string_view bytes) {
   parts.engine = std::string(r.Bytes());
   parts.api = std::string(r.Bytes());
   parts.pipeline = std::string(r.Bytes());
+  const size_t n = r.Count(2);
+  for (size_t i = 0; i < n && r.Ok(); ++i) {
+    std::string tenant = r.Str();
+    parts.positions[std::move(tenant)] = r.U64();
+  }
   if (!r.Ok() || !r.AtEnd()) return Fail(Errc::kInvalidArgument, "snapshot truncated");
   return parts;
 }

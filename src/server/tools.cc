@@ -4,9 +4,11 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <thread>
@@ -115,6 +117,35 @@ std::string ClientToken(const std::string& url, const std::string& client) {
     return {};
   }
   return std::string(v.as_object().at("access_token").as_string());
+}
+
+int ReloadTool(const ReloadOptions& o) {
+  if (o.pid > 0) {
+    if (::kill(o.pid, SIGHUP) != 0) {
+      std::fprintf(stderr, "reload: cannot signal process %d: %s\n", o.pid, std::strerror(errno));
+      return 1;
+    }
+    std::printf("reload: SIGHUP sent to %d; the server logs what it applied\n", o.pid);
+    return 0;
+  }
+  std::string token = o.token;
+  if (token.empty() && !o.client.empty()) token = ClientToken(o.url, o.client);
+  if (token.empty()) {
+    std::fprintf(stderr, "reload: --token or --client is required with --url\n");
+    return 1;
+  }
+  auto http = net::HttpClient::Connect(o.url);
+  if (!http) {
+    std::fprintf(stderr, "reload: %s\n", http.error().message.c_str());
+    return 1;
+  }
+  auto r = (*http)->Request("POST", "/admin/v1/reload", "", {{"Authorization", "Bearer " + token}});
+  if (!r) {
+    std::fprintf(stderr, "reload: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s\n", r->body.c_str());
+  return r->status == 200 ? 0 : 1;
 }
 
 int ReplayTool(const ReplayOptions& o) {
@@ -232,12 +263,34 @@ int SimulateTool(const SimulateOptions& o) {
       body += events::ToJson(e);
       body += '\n';
     }
-    auto r = (*http)->Request(
-        "POST", "/ingest/v1/events", body,
-        {{"Content-Type", "application/x-ndjson"},
-         {"Authorization", "Bearer " + token},
-         {"Idempotency-Key", "sim-" + std::to_string(o.seed) + "-" + std::to_string(start) + "-" +
-                                 std::to_string(batches)}});
+    const std::string key = "sim-" + std::to_string(o.seed) + "-" + std::to_string(start) + "-" +
+                            std::to_string(batches);
+    auto send = [&] {
+      return (*http)->Request("POST", "/ingest/v1/events", body,
+                              {{"Content-Type", "application/x-ndjson"},
+                               {"Authorization", "Bearer " + token},
+                               {"Idempotency-Key", key}});
+    };
+    auto r = send();
+    // A server restarting, or a cluster node gone under a load balancer: the same batch again
+    // (its key makes it stored once) for up to a minute; an expired token is renewed.
+    for (int attempt = 0; attempt < 120 && g_interrupted == 0; ++attempt) {
+      const int status = r ? r->status : 0;
+      if (status == 401 && !o.client.empty()) {
+        token = ClientToken(o.url, o.client);
+      } else if (status != 0 && status != 502 && status != 503 && status != 504) {
+        break;
+      }
+      if (attempt % 10 == 0) {
+        std::fprintf(stderr, "\nsimulate: %s; retrying\n",
+                     r ? ("HTTP " + std::to_string(status)).c_str() : r.error().message.c_str());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      if (!r) {
+        if (auto again = net::HttpClient::Connect(o.url)) http = std::move(again);
+      }
+      r = send();
+    }
     if (!r || r->status != 200) {
       std::fprintf(stderr, "\nsimulate: batch refused: %s\n",
                    r ? r->body.c_str() : r.error().message.c_str());

@@ -1,5 +1,5 @@
 // Command-line tools around a server: `tally journal stats|export` (inspect a journal offline)
-// and `tally replay` (stream a recorded NDJSON file to a server in batches).
+// `tally replay` (stream a recorded NDJSON file to a server in batches) and `tally reload`.
 // Threading: each runs on the calling thread and returns the process exit code.
 #pragma once
 
@@ -37,6 +37,15 @@ struct SimulateOptions {
 };
 // Drives a server with simulated events through /ingest/v1/events (docs/simulator.md).
 [[nodiscard]] int SimulateTool(const SimulateOptions& options);
+
+struct ReloadOptions {
+  int pid = 0;         // signal this process (SIGHUP): the server logs the outcome
+  std::string url;     // or ask the server (POST /admin/v1/reload) and print its report
+  std::string token;   // bearer token with the admin role
+  std::string client;  // or "id:secret" for a client_credentials token
+};
+// `tally reload`: the running server rereads its configuration (docs/operations.md).
+[[nodiscard]] int ReloadTool(const ReloadOptions& options);
 
 // A bearer token from /auth/v3/oauth/token with client credentials "id:secret"; empty on error
 // (printed to stderr).

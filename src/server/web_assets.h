@@ -1,5 +1,6 @@
-// The wallboard's files (web/wallboard) and its browser libraries (cometd, uPlot from npm),
-// embedded into the binary at build time by cmake/EmbedFiles.cmake.
+// The wallboard's files (web/wallboard), its browser libraries (cometd, uPlot from npm) and the
+// OpenAPI document of the REST API (docs/openapi.yaml), embedded into the binary at build time
+// by cmake/EmbedFiles.cmake.
 // Threading: immutable data.
 #pragma once
 
@@ -9,7 +10,7 @@
 namespace tally::server {
 
 struct WebAsset {
-  std::string_view path;  // URL path, e.g. "/wallboard/app.js"
+  std::string_view path;  // URL path, e.g. "/wallboard/app.js", "/statistics/v3/openapi.yaml"
   std::string_view content_type;
   std::string_view data;
 };

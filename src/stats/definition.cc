@@ -1,3 +1,6 @@
+// Definition parsing (definition.h): masks, time profiles with their resets in IANA zones, time
+// ranges, notification settings, and which object types a definition applies to.
+// Threading: pure functions (the zone database is read-only after its first load).
 #include "stats/definition.h"
 
 #include <date/tz.h>
@@ -54,7 +57,7 @@ bool ParseClock(std::string_view s, int& minutes) {
   std::int64_t m = 0;
   if (!ParseInt(s.substr(0, colon), h) || !ParseInt(s.substr(colon + 1), m)) return false;
   if (s.size() - colon - 1 != 2) return false;
-  if (h < 0 || m < 0 || m > 59) return false;
+  if (h < 0 || h > 100'000 || m < 0 || m > 59) return false;  // no overflow below
   minutes = static_cast<int>(h * 60 + m);
   return true;
 }
@@ -179,6 +182,13 @@ Result<TimeRange> ParseTimeRange(std::string_view text, std::string_view field) 
     return Bad(field, "expected \"a-b\" in seconds, got '" + std::string(text) + "'");
   }
   if (lo < 0 || hi <= lo) return Bad(field, "needs 0 <= a < b, got '" + std::string(text) + "'");
+  // No duration is longer than the range of event times: a larger bound means "no bound" and
+  // must not overflow when turned into milliseconds (issue 18, found by fuzzing).
+  constexpr std::int64_t kMaxSeconds = kMaxEventTime / 1000 + 1;
+  if (hi > kMaxSeconds) {
+    return Bad(field, "b must be at most " + std::to_string(kMaxSeconds) + " seconds, got '" +
+                          std::string(text) + "'");
+  }
   return TimeRange{lo * 1000, hi * 1000};
 }
 

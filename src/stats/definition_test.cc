@@ -1,3 +1,5 @@
+// Unit tests of definition parsing: every field, its errors, and the reset arithmetic.
+// Threading: single-threaded.
 #include "stats/definition.h"
 
 #include <date/tz.h>
@@ -163,6 +165,20 @@ TEST(GrowingProfileTest, MidnightAcrossDaylightSavingInParis) {
   EXPECT_EQ(sunday_midnight, 1774738800000);
   // DST starts that Sunday at 02:00 local: the next midnight is 22:00Z, 23 hours later.
   EXPECT_EQ(NextReset(*p, sunday_midnight) - sunday_midnight, 23 * 3600'000);
+}
+
+// Issue 18, found by fuzzing (tests/fuzz/corpus/definition/issue18-time-range-overflow): a time
+// range bound near 2^63 seconds overflowed (signed, undefined) when turned into milliseconds.
+TEST(Issue18Fuzz, TimeRangeBoundsFarBeyondAnyDurationAreRefused) {
+  auto huge = ParseTimeRange("0-9223372036854775807", "dynamicTimeRange");
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().message.find("dynamicTimeRange: b must be at most"), std::string::npos);
+  EXPECT_FALSE(ParseTimeRange("9223372036854775806-9223372036854775807", "x"));
+  // The longest accepted bound still converts exactly.
+  const std::int64_t max_s = kMaxEventTime / 1000 + 1;
+  auto longest = ParseTimeRange("0-" + std::to_string(max_s), "x");
+  ASSERT_TRUE(longest);
+  EXPECT_EQ(longest->hi_ms, max_s * 1000);
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+// Event type names (event.h).
+// Threading: pure functions.
 #include "stats/event.h"
 
 #include <array>
@@ -34,6 +36,19 @@ std::string_view EventTypeName(EventType t) {
     if (e == t) return n;
   }
   return "?";
+}
+
+std::string OrderKey(const Event& e) {
+  std::string key;
+  OrderKeyInto(e, key);
+  return key;
+}
+
+void OrderKeyInto(const Event& e, std::string& out) {
+  out.assign(e.this_dn);
+  if (e.this_dn.empty() || e.this_dn.find('@') != std::string::npos) return;
+  out += '@';
+  out += e.switch_id.empty() ? std::string_view("default") : std::string_view(e.switch_id);
 }
 
 bool ParseEventType(std::string_view name, EventType& out) {

@@ -1,9 +1,18 @@
+// The filter language (filter.h): a recursive-descent parser and the compiled expression tree.
+// Threading: a parsed filter is immutable and may be shared.
 #include "stats/filter.h"
 
+#include <atomic>
 #include <charconv>
 #include <vector>
 
 namespace tally::stats {
+
+Filter::Filter() {
+  static std::atomic<std::uint64_t> next{1};
+  id_ = next.fetch_add(1, std::memory_order_relaxed);
+}
+
 namespace {
 
 enum class Field { kMedia, kCallType, kThisQueue, kAni, kDnis, kUserData, kReasons };
@@ -178,17 +187,28 @@ class Parser {
   Result<FilterPtr> Unary() {
     SkipSpace();
     if (Eat('~')) {
+      if (++depth_ > kMaxDepth) return Err(TooDeep());
       auto inner = Unary();
+      --depth_;
       if (!inner) return inner;
       return FilterPtr(std::make_shared<Not>(*inner));
     }
     if (Eat('(')) {
+      if (++depth_ > kMaxDepth) return Err(TooDeep());
       auto inner = Or();
+      --depth_;
       if (!inner) return inner;
       if (!Eat(')')) return Err("expected ')'");
       return inner;
     }
     return Primary();
+  }
+
+  // Parsing, evaluating and destroying a filter recurse once per level: without a bound, a
+  // request body of '(' (or '~') overflowed the stack (issue 18, found by the filter target).
+  static constexpr int kMaxDepth = 64;
+  static std::string TooDeep() {
+    return "nested deeper than " + std::to_string(kMaxDepth) + " levels of '(' and '~'";
   }
 
   static bool IsNameChar(char c) {
@@ -323,6 +343,7 @@ class Parser {
 
   std::string_view text_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -22,8 +22,22 @@ namespace tally::stats {
 
 class Filter {
  public:
+  Filter();
   virtual ~Filter() = default;
+  Filter(const Filter&) = delete;
+  Filter& operator=(const Filter&) = delete;
   [[nodiscard]] virtual bool Matches(const Attributes& a) const = 0;
+  // Matches, remembered on the record: an Attributes record never changes once it is shared, so
+  // a filter is evaluated once per record (a call's record serves every status of the call).
+  [[nodiscard]] bool MatchesRecord(const Attributes& a) const {
+    if (const auto known = a.filter_memo.Find(id_)) return *known;
+    const bool matches = Matches(a);
+    a.filter_memo.Put(id_, matches);
+    return matches;
+  }
+
+ private:
+  std::uint64_t id_;  // unique in the process (never reused, so a memo cannot be stale)
 };
 using FilterPtr = std::shared_ptr<const Filter>;
 

@@ -1,3 +1,5 @@
+// Unit tests of one accumulator fed directly with item events.
+// Threading: single-threaded.
 #include "stats/statistic.h"
 
 #include <gtest/gtest.h>
@@ -130,6 +132,62 @@ TEST(StatisticTest, SelectionKeepsTheLastNItems) {
   Attributes a;
   for (TimeMs d : {10'000, 20'000, 30'000, 60'000}) s.OnInstant(Action::kCallReleased, d, a, kT0);
   EXPECT_DOUBLE_EQ(At(s, kT0), (20 + 30 + 60) / 3.0);
+}
+
+// The shape of an object that is its subject's only unit keeps no unit keys and folds its pending
+// close into its item; it must give the values the keyed shape gives, and save and load its state
+// to the same bytes.
+TEST(StatisticTest, OneUnitShapeMatchesTheKeyedShape) {
+  const std::vector<KeyValues> defs = {
+      {{"category", "TotalTime"}, {"mainMask", "CallInbound,CallOnHold,AfterCallWork"}},
+      {{"category", "AverageTime"}, {"mainMask", "CallInbound,CallOnHold,AfterCallWork"}},
+      {{"category", "TotalNumber"}, {"mainMask", "CallInbound,AfterCallWork"}},
+      {{"category", "MaxTime"}, {"mainMask", "CallInbound,AfterCallWork"}},
+      {{"category", "RelativeTimePercentage"},
+       {"mainMask", "CallInbound"},
+       {"relMask", "*,~LoggedOut"}},
+      {{"category", "CurrentContinuousTime"}, {"mainMask", "CallInbound,AfterCallWork"}},
+      {{"category", "CurrentTime"}, {"mainMask", "CallInbound,AfterCallWork"}},
+      {{"category", "TotalTime"},
+       {"mainMask", "CallInbound,AfterCallWork"},
+       {"intervalType", "SlidingWindow"},
+       {"dynamicTimeProfile", "600,60"}},
+      {{"category", "AverageTime"},
+       {"mainMask", "CallInbound,AfterCallWork"},
+       {"intervalType", "Selection"},
+       {"dynamicTimeProfile", "3"}},
+  };
+  const Status statuses[] = {Status::kWaitForNextCall, Status::kCallInbound, Status::kAfterCallWork,
+                             Status::kCallOnHold, Status::kLoggedOut};
+  for (KeyValues kv : defs) {
+    kv.push_back({"subject", "AgentStatus"});
+    kv.push_back({"dynamicTimeRange", "0-30"});
+    auto def = Def(kv);
+    Statistic one(def, kT0, true);
+    Statistic keyed(def, kT0, false);
+    std::uint32_t rng = 12345;
+    Statistic::UnitStatus now = Unit(Status::kLoggedOut, kT0);
+    TimeMs t = kT0;
+    for (int i = 0; i < 400; ++i) {
+      rng = rng * 1103515245 + 12345;
+      t += (rng >> 8) % 3 == 0 ? 0 : 1000 + (rng >> 12) % 90'000;  // same ms a third of the time
+      const Statistic::UnitStatus next = Unit(statuses[(rng >> 16) % 5], t);
+      for (Statistic* s : {&one, &keyed}) {
+        s->Advance(t);
+        s->OnStatus(7, now, next, t);
+      }
+      now = next;
+      ASSERT_DOUBLE_EQ(At(one, t), At(keyed, t)) << kv[0].second << " after " << i;
+      BinaryWriter w;
+      one.Save(w);
+      Statistic copy(def, kT0, true);
+      BinaryReader r(w.Data());
+      ASSERT_TRUE(copy.Load(r) && r.AtEnd()) << kv[0].second;
+      BinaryWriter again;
+      copy.Save(again);
+      ASSERT_EQ(again.Data(), w.Data()) << kv[0].second;
+    }
+  }
 }
 
 }  // namespace

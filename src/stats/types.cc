@@ -1,3 +1,5 @@
+// Names of the engine vocabulary (types.h) as they appear on the wire, and their parsers.
+// Threading: pure functions.
 #include "stats/types.h"
 
 #include <array>
@@ -7,6 +9,7 @@ namespace tally::stats {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
+  if (a == b) return true;  // the common case (the canonical spelling), one memcmp
   for (size_t i = 0; i < a.size(); ++i) {
     char x = a[i];
     char y = b[i];

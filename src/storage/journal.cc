@@ -118,6 +118,15 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
     return r.error();
   }
   {
+    // Batch keys gained their body fingerprint (a reused key with another body is refused);
+    // older databases get the column, their keys an unknown fingerprint.
+    Stmt cols(j->db_, "SELECT COUNT(*) FROM pragma_table_info('batches') WHERE name='body_hash'");
+    if (!cols.Ok() || cols.Step() != SQLITE_ROW) return j->SqlError("cannot read the schema");
+    if (cols.Int(0) == 0) {
+      if (auto r = j->Exec("ALTER TABLE batches ADD COLUMN body_hash TEXT"); !r) return r.error();
+    }
+  }
+  {
     Stmt get(j->db_, "SELECT value FROM meta WHERE key='format'");
     if (!get.Ok()) return j->SqlError("cannot read the format version");
     if (get.Step() == SQLITE_ROW) {
@@ -154,7 +163,8 @@ Journal::~Journal() {
 Result<void> Journal::AppendBatches(std::vector<Batch>& batches) {
   if (auto r = Exec("BEGIN IMMEDIATE"); !r) return r;
   Stmt insert(db_, "INSERT INTO journal(seq, kind, tenant, time, body, crc) VALUES(?,?,?,?,?,?)");
-  Stmt key(db_, "INSERT INTO batches(key, first_seq, last_seq, count) VALUES(?,?,?,?)");
+  Stmt key(db_,
+           "INSERT INTO batches(key, first_seq, last_seq, count, body_hash) VALUES(?,?,?,?,?)");
   if (!insert.Ok() || !key.Ok()) {
     auto e = SqlError("cannot prepare the append");
     (void)Exec("ROLLBACK");
@@ -184,6 +194,7 @@ Result<void> Journal::AppendBatches(std::vector<Batch>& batches) {
       key.Bind(2, static_cast<std::int64_t>(first));
       key.Bind(3, static_cast<std::int64_t>(seq));
       key.Bind(4, static_cast<std::int64_t>(b.records->size()));
+      key.BindText(5, b.body_hash);
       if (key.Step() != SQLITE_DONE) {
         auto e = SqlError("cannot store the batch key");
         (void)Exec("ROLLBACK");
@@ -196,6 +207,23 @@ Result<void> Journal::AppendBatches(std::vector<Batch>& batches) {
     return r;
   }
   last_seq_ = seq;
+  return {};
+}
+
+Result<void> Journal::InsertRowForTest(std::uint64_t seq, std::int64_t kind,
+                                       const std::string& tenant, TimeMs time,
+                                       const std::string& body, std::int64_t crc) {
+  Stmt insert(db_,
+              "INSERT OR REPLACE INTO journal(seq, kind, tenant, time, body, crc) "
+              "VALUES(?,?,?,?,?,?)");
+  insert.Bind(1, static_cast<std::int64_t>(seq));
+  insert.Bind(2, kind);
+  insert.BindText(3, tenant);
+  insert.Bind(4, time);
+  insert.BindBlob(5, body);
+  insert.Bind(6, crc);
+  if (!insert.Ok() || insert.Step() != SQLITE_DONE) return SqlError("cannot insert the row");
+  last_seq_ = std::max(last_seq_, seq);
   return {};
 }
 
@@ -264,15 +292,16 @@ Result<std::uint64_t> Journal::QuarantineFrom(std::uint64_t seq, TimeMs now) {
 }
 
 Result<std::optional<BatchRange>> Journal::FindBatch(const std::string& key) {
-  Stmt q(db_, "SELECT first_seq, last_seq, count FROM batches WHERE key = ?");
+  Stmt q(db_,
+         "SELECT first_seq, last_seq, count, COALESCE(body_hash, '') FROM batches WHERE key = ?");
   if (!q.Ok()) return SqlError("cannot read batch keys");
   q.BindText(1, key);
   const int rc = q.Step();
   if (rc == SQLITE_DONE) return std::optional<BatchRange>();
   if (rc != SQLITE_ROW) return SqlError("cannot read batch keys");
-  return std::optional<BatchRange>(BatchRange{static_cast<std::uint64_t>(q.Int(0)),
-                                              static_cast<std::uint64_t>(q.Int(1)),
-                                              static_cast<std::uint64_t>(q.Int(2)), true});
+  return std::optional<BatchRange>(
+      BatchRange{static_cast<std::uint64_t>(q.Int(0)), static_cast<std::uint64_t>(q.Int(1)),
+                 static_cast<std::uint64_t>(q.Int(2)), true, q.Text(3)});
 }
 
 Result<JournalStats> Journal::Stats() {
@@ -474,10 +503,12 @@ void JournalWriter::SubmitState(std::string key, std::optional<std::string> valu
   cv_.notify_one();
 }
 
-void JournalWriter::Submit(std::vector<Record> records, std::string key, Done done) {
+void JournalWriter::Submit(std::vector<Record> records, std::string key, Done done,
+                           std::string body_hash) {
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(Pending{std::move(records), std::move(key), std::move(done)});
+    queue_.push_back(
+        Pending{std::move(records), std::move(key), std::move(done), std::move(body_hash)});
     ++stats_.submissions;
   }
   cv_.notify_one();
@@ -566,12 +597,12 @@ void JournalWriter::Run() {
         bool repeated = false;
         for (const auto& k : keys_in_group) repeated = repeated || k == p.key;
         if (repeated) {
-          known[i] = BatchRange{0, 0, p.records.size(), true};  // resolved after the commit
+          known[i] = BatchRange{0, 0, p.records.size(), true, {}};  // resolved after the commit
           continue;
         }
         keys_in_group.push_back(p.key);
       }
-      batches.push_back(Journal::Batch{&p.records, p.key});
+      batches.push_back(Journal::Batch{&p.records, p.key, p.body_hash});
     }
     Result<void> committed;
     if (!batches.empty()) committed = journal_.AppendBatches(batches);

@@ -55,6 +55,7 @@ struct BatchRange {
   std::uint64_t last_seq = 0;
   std::uint64_t count = 0;
   bool duplicate = false;  // the key was already stored: nothing was appended
+  std::string body_hash;   // of a duplicate: the fingerprint stored with the key ("" unknown)
 };
 
 struct ScanResult {
@@ -108,7 +109,8 @@ class Journal {
   // the range is remembered (FindBatch) in the same transaction.
   struct Batch {
     std::vector<Record>* records = nullptr;
-    std::string key;  // idempotency key, may be empty
+    std::string key;        // idempotency key, may be empty
+    std::string body_hash;  // fingerprint of what the key was sent with
   };
   [[nodiscard]] Result<void> AppendBatches(std::vector<Batch>& batches);
 
@@ -150,6 +152,12 @@ class Journal {
 
   [[nodiscard]] const std::string& Path() const { return path_; }
 
+  // Fuzzing and damage tests: a journal row exactly as given (any kind, any checksum), as a
+  // damaged or foreign file could hold it.
+  [[nodiscard]] Result<void> InsertRowForTest(std::uint64_t seq, std::int64_t kind,
+                                              const std::string& tenant, TimeMs time,
+                                              const std::string& body, std::int64_t crc);
+
  private:
   Journal() = default;
   Result<void> Exec(const char* sql);
@@ -184,9 +192,9 @@ class JournalWriter {
   void Stop();
 
   // Queues records; `done` runs on the writer thread after the commit (or the failure), in
-  // submission order. A batch with a key already stored answers its stored range (count, seqs)
-  // without appending again.
-  void Submit(std::vector<Record> records, std::string key, Done done);
+  // submission order. A batch with a key already stored answers its stored range (count, seqs,
+  // the fingerprint stored with it) without appending again.
+  void Submit(std::vector<Record> records, std::string key, Done done, std::string body_hash = "");
   // Queues a durable state change (put, or delete without a value); written with the next
   // commit, fire and forget (failures are counted).
   void SubmitState(std::string key, std::optional<std::string> value);
@@ -207,6 +215,7 @@ class JournalWriter {
     std::vector<Record> records;
     std::string key;
     Done done;
+    std::string body_hash;
   };
   void Run();
   static constexpr std::uint64_t kPruneBatch = 200'000;

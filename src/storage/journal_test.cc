@@ -53,7 +53,7 @@ TEST_F(JournalTest, AppendsAssignSequencesAndScanReturnsThemInOrder) {
   auto j = OpenJournal();
   auto a = Records(3, "a");
   auto b = Records(2, "b");
-  std::vector<Journal::Batch> batches{{&a, ""}, {&b, "key-b"}};
+  std::vector<Journal::Batch> batches{{&a, "", ""}, {&b, "key-b", ""}};
   ASSERT_TRUE(j->AppendBatches(batches));
   EXPECT_EQ(a[0].seq, 1u);
   EXPECT_EQ(b[1].seq, 5u);
@@ -82,7 +82,7 @@ TEST_F(JournalTest, ChecksumMismatchStopsTheScanAndTheTailCanBeQuarantined) {
   {
     auto j = OpenJournal();
     auto a = Records(5, "x");
-    std::vector<Journal::Batch> batches{{&a, ""}};
+    std::vector<Journal::Batch> batches{{&a, "", ""}};
     ASSERT_TRUE(j->AppendBatches(batches));
   }
   Sql("UPDATE journal SET body = 'tampered' WHERE seq = 4");
@@ -101,7 +101,7 @@ TEST_F(JournalTest, ChecksumMismatchStopsTheScanAndTheTailCanBeQuarantined) {
   EXPECT_EQ(*moved, 2u);
   EXPECT_EQ(j->LastSeq(), 3u);
   auto more = Records(1, "y");
-  std::vector<Journal::Batch> batches{{&more, ""}};
+  std::vector<Journal::Batch> batches{{&more, "", ""}};
   ASSERT_TRUE(j->AppendBatches(batches));
   EXPECT_EQ(more[0].seq, 4u);
   auto stats = j->Stats();
@@ -174,13 +174,15 @@ TEST_F(JournalTest, WriterGroupsConcurrentSubmissionsAndAnswersRepeatedKeys) {
   EXPECT_EQ(j->LastSeq(), static_cast<std::uint64_t>(kThreads * kPerThread * 3));
   const auto stats = writer.Stats();
   EXPECT_EQ(stats.records, static_cast<std::uint64_t>(kThreads * kPerThread * 3));
-  EXPECT_LE(stats.commits, static_cast<std::uint64_t>(kThreads * kPerThread));
+  // At most one commit per submission: the threads' and the repeated key's (when the machine is
+  // so busy that no two submissions ever wait together).
+  EXPECT_LE(stats.commits, static_cast<std::uint64_t>(kThreads * kPerThread + 1));
 }
 
 TEST_F(JournalTest, SnapshotsAreKeptNewestFirstUpToTheLimit) {
   auto j = OpenJournal();
   auto a = Records(10, "a");
-  std::vector<Journal::Batch> batches{{&a, ""}};
+  std::vector<Journal::Batch> batches{{&a, "", ""}};
   ASSERT_TRUE(j->AppendBatches(batches));
   ASSERT_TRUE(j->PutSnapshot(3, 100, "three", 2));
   ASSERT_TRUE(j->PutSnapshot(6, 200, "six", 2));
@@ -202,10 +204,10 @@ TEST_F(JournalTest, SnapshotsAreKeptNewestFirstUpToTheLimit) {
 TEST_F(JournalTest, PruningDeletesAnOldPrefixCoveredByASnapshotAndTheSeqCarriesOn) {
   auto j = OpenJournal();
   auto a = Records(10, "a");  // stamps 1000..1009
-  std::vector<Journal::Batch> batches{{&a, "key-a"}};
+  std::vector<Journal::Batch> batches{{&a, "key-a", ""}};
   ASSERT_TRUE(j->AppendBatches(batches));
   auto b = Records(5, "b");
-  std::vector<Journal::Batch> more{{&b, "key-b"}};
+  std::vector<Journal::Batch> more{{&b, "key-b", ""}};
   ASSERT_TRUE(j->AppendBatches(more));  // seq 11..15, stamps 1000..1004 again
   // Not older than 1000: nothing.
   auto none = j->Prune(1000, 15, 100);
@@ -233,7 +235,7 @@ TEST_F(JournalTest, PruningDeletesAnOldPrefixCoveredByASnapshotAndTheSeqCarriesO
   EXPECT_EQ(j->PrunedThrough(), 15u);
   EXPECT_EQ(j->LastSeq(), 15u);
   auto c = Records(1, "c");
-  std::vector<Journal::Batch> last{{&c, ""}};
+  std::vector<Journal::Batch> last{{&c, "", ""}};
   ASSERT_TRUE(j->AppendBatches(last));
   EXPECT_EQ(c[0].seq, 16u);
   EXPECT_EQ(j->Stats()->pruned_through, 15u);
@@ -242,7 +244,7 @@ TEST_F(JournalTest, PruningDeletesAnOldPrefixCoveredByASnapshotAndTheSeqCarriesO
 TEST_F(JournalTest, AScanAfterASnapshotReportsAGapToTheFirstRecord) {
   auto j = OpenJournal();
   auto a = Records(6, "a");
-  std::vector<Journal::Batch> batches{{&a, ""}};
+  std::vector<Journal::Batch> batches{{&a, "", ""}};
   ASSERT_TRUE(j->AppendBatches(batches));
   ASSERT_TRUE(j->Prune(1'000'000, 4, 100));
   auto scan = j->Scan(2, [](const Record&) { return true; });  // records 3 and 4 are gone

@@ -1,6 +1,7 @@
-// Differential test: random but valid event streams (fixed seeds) drive the engine, and every
+// Differential tests. (1) Random but valid event streams (fixed seeds) drive the engine, and every
 // few events a set of statistics is compared with a naive reference that recomputes each value
-// from the full history (status timelines and call records), by brute force.
+// from the full history (status timelines and call records), by brute force. (2) Derived group
+// statistics (below) against the same definitions accumulated directly.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -310,7 +311,7 @@ class Differential {
 
   double Engine(const std::string& what, TimeMs at) {
     std::vector<stats::Notification> ignored;
-    engine_.AdvanceTo(at, ignored);
+    EXPECT_TRUE(engine_.AdvanceTo(at, ignored));
     auto v = engine_.Get(handles_.at(what));
     EXPECT_TRUE(v);
     return v ? v->number : -1;
@@ -421,6 +422,346 @@ class DifferentialTest : public ::testing::TestWithParam<unsigned> {};
 TEST_P(DifferentialTest, EngineMatchesBruteForceReference) { Differential(GetParam()).Run(1500); }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, DifferentialTest, ::testing::Values(1u, 2u, 3u, 42u, 2026u));
+
+// ---------------------------------------------------------------- derived group statistics
+
+// Differential test of derived group statistics: a group's catalog statistic whose definition its
+// members also keep (same catalog entry, started together) is read as the merge of the members'
+// accumulators instead of being accumulated itself. Random but valid event streams (fixed seeds)
+// drive an engine whose catalog has every category the groups can derive; every few events each
+// group's catalog value is compared with the same definition opened ad-hoc on the group at the
+// same moment — an ad-hoc statistic is always accumulated directly. A group added later by
+// MergeTenant (its members started earlier) is not derived and must agree too.
+
+using stats::KeyValues;
+
+constexpr TimeMs kGroupsStart = 1772359200000;  // 2026-03-01T10:00:00Z; the windows reset at 12:00
+constexpr int kGroupAgents = 6;
+
+struct Def {
+  std::string name;
+  KeyValues fields;  // without `objects`
+  std::vector<ObjectType> objects;
+};
+
+std::vector<Def> Definitions() {
+  const std::vector<ObjectType> agents = {ObjectType::kAgent, ObjectType::kGroupAgents};
+  const std::vector<ObjectType> places = {ObjectType::kPlace, ObjectType::kGroupPlaces};
+  const std::vector<ObjectType> queues = {ObjectType::kQueue, ObjectType::kGroupQueues};
+  const std::string growing = "12:00";
+  std::vector<Def> defs;
+  auto add = [&](std::string name, KeyValues kv, std::vector<ObjectType> objects) {
+    kv.push_back({"notificationMode", "Immediate"});
+    defs.push_back({std::move(name), std::move(kv), std::move(objects)});
+  };
+  const std::string talk = "CallInbound,CallOnHold,AfterCallWork";
+  const std::string login = "*,~LoggedOut,~NotMonitored";
+  for (const char* category :
+       {"TotalTime", "TotalNumber", "TotalAdjustedNumber", "TotalAdjustedTime", "AverageTime",
+        "MaxTime", "MinTime", "ElapsedTimePercentage", "TotalNumberInTimeRange",
+        "TotalNumberInTimeRangePercentage", "TotalTimeInTimeRange", "TotalNumberPerSecond",
+        "AverageOfCurrentNumber", "AverageOfCurrentTime"}) {
+    add(std::string("agent.") + category,
+        {{"category", category},
+         {"subject", "AgentStatus"},
+         {"mainMask", talk},
+         {"dynamicTimeProfile", growing},
+         {"dynamicTimeRange", "0-30"}},
+        agents);
+  }
+  for (const char* category : {"RelativeTimePercentage", "RelativeNumberPercentage",
+                               "RelativeNumber", "AverageNumberPerRelativeHour"}) {
+    add(std::string("agent.") + category,
+        {{"category", category},
+         {"subject", "AgentStatus"},
+         {"mainMask", talk},
+         {"relMask", login},
+         {"dynamicTimeProfile", growing}},
+        agents);
+  }
+  add("agent.not_ready_lunch",
+      {{"category", "TotalTime"},
+       {"subject", "AgentStatus"},
+       {"mainMask", "NotReadyForNextCall"},
+       {"dynamicFilter", "Reasons.Code=Lunch"},
+       {"dynamicTimeProfile", growing}},
+      agents);
+  add("agent.dn_busy",
+      {{"category", "TotalTime"},
+       {"subject", "DNStatus"},
+       {"mainMask", "CallRinging,CallInbound,CallOnHold"},
+       {"dynamicTimeProfile", growing}},
+      agents);
+  add("agent.calls",
+      {{"category", "TotalNumber"},
+       {"subject", "DNAction"},
+       {"mainMask", "CallInbound"},
+       {"dynamicTimeProfile", growing}},
+      agents);
+  add("agent.answered",
+      {{"category", "TotalNumber"},
+       {"subject", "DNAction"},
+       {"mainMask", "CallAnswered"},
+       {"dynamicTimeProfile", growing}},
+      agents);
+  add("agent.vip_talk",
+      {{"category", "TotalTime"},
+       {"subject", "DNAction"},
+       {"mainMask", "CallInbound"},
+       {"dynamicFilter", "Segment=vip"},
+       {"dynamicTimeProfile", growing}},
+      agents);
+  add("agent.talking_now",
+      {{"category", "CurrentNumber"}, {"subject", "DNAction"}, {"mainMask", "CallInbound"}},
+      agents);
+  add("place.ready",
+      {{"category", "TotalTime"},
+       {"subject", "PlaceStatus"},
+       {"mainMask", "WaitForNextCall"},
+       {"dynamicTimeProfile", growing}},
+      places);
+  add("place.talk_actions",
+      {{"category", "AverageTime"},
+       {"subject", "DNAction"},
+       {"mainMask", "CallInbound"},
+       {"dynamicTimeProfile", growing}},
+      places);
+  add("queue.sl",
+      {{"category", "ServiceFactor1"},
+       {"subject", "DNAction"},
+       {"mainMask", "CallAnswered"},
+       {"relMask", "CallAbandoned"},
+       {"dynamicTimeRange", "0-20"},
+       {"dynamicTimeRange2", "0-10"},
+       {"dynamicTimeProfile", growing}},
+      queues);
+  add("queue.avg_wait",
+      {{"category", "AverageTime"},
+       {"subject", "DNAction"},
+       {"mainMask", "CallWait"},
+       {"dynamicTimeProfile", growing}},
+      queues);
+  for (const char* category :
+       {"CurrentNumber", "CurrentTime", "CurrentMaxTime", "CurrentMinTime", "CurrentAverageTime",
+        "CurrentNumberInTimeRange", "CurrentNumberInTimeRangePercentage"}) {
+    add(std::string("queue.") + category,
+        {{"category", category},
+         {"subject", "DNAction"},
+         {"mainMask", "CallWait"},
+         {"dynamicTimeRange", "0-15"}},
+        queues);
+  }
+  return defs;
+}
+
+class DerivedGroups {
+ public:
+  explicit DerivedGroups(unsigned seed) : rng_(seed), defs_(Definitions()) {}
+
+  void Run(int events) {
+    std::vector<stats::CatalogEntry> catalog;
+    for (const Def& d : defs_) {
+      KeyValues kv = d.fields;
+      std::string objects;
+      for (ObjectType t : d.objects) {
+        objects += (objects.empty() ? "" : ",") + std::string(stats::ObjectTypeName(t));
+      }
+      kv.push_back({"objects", objects});
+      catalog.push_back({d.name, kv});
+    }
+    ASSERT_TRUE(engine_.SetCatalog(catalog));
+    stats::TenantSetup setup;
+    setup.name = "acme";
+    std::vector<std::string> first, second, places;
+    for (int i = 0; i < kGroupAgents; ++i) {
+      const std::string a = "a" + std::to_string(i);
+      setup.agents.push_back(a);
+      setup.places.push_back({"p" + std::to_string(i), {Dn(i)}});
+      places.push_back("p" + std::to_string(i));
+      (i < kGroupAgents / 2 ? first : second).push_back(a);
+    }
+    setup.queues = {"8001", "8002"};
+    setup.groups = {{ObjectType::kGroupAgents, "first", first},
+                    {ObjectType::kGroupAgents, "second", second},
+                    {ObjectType::kGroupPlaces, "places", places},
+                    {ObjectType::kGroupQueues, "queues", {"8001", "8002"}}};
+    ASSERT_TRUE(engine_.AddTenant(setup, kGroupsStart));
+    const auto derived = engine_.Counters().derived_statistics;
+    EXPECT_GT(derived, 0u);  // the groups configured with their members are derived
+    OpenTwins({ObjectType::kGroupAgents, "first"});
+    OpenTwins({ObjectType::kGroupAgents, "second"});
+    OpenTwins({ObjectType::kGroupPlaces, "places"});
+    OpenTwins({ObjectType::kGroupQueues, "queues"});
+    for (int i = 0; i < events; ++i) {
+      Step();
+      if (i == events / 3) {
+        // A group added later: its members' statistics started before it, so it accumulates.
+        stats::TenantSetup more = setup;
+        more.groups.push_back({ObjectType::kGroupAgents, "late", {"a1", "a4"}});
+        ASSERT_TRUE(engine_.MergeTenant(more, now_));
+        EXPECT_EQ(engine_.Counters().derived_statistics, derived);
+        OpenTwins({ObjectType::kGroupAgents, "late"});
+      }
+      if (i % 7 == 0) Compare();
+    }
+    EXPECT_GT(compared_, 1000);
+  }
+
+ private:
+  static std::string Dn(int i) { return std::to_string(7001 + i); }
+
+  void OpenTwins(const stats::ObjectRef& group) {
+    for (const Def& d : defs_) {
+      if (std::find(d.objects.begin(), d.objects.end(), group.type) == d.objects.end()) continue;
+      auto opened = engine_.OpenDefinition("acme", d.fields, group);
+      ASSERT_TRUE(opened) << d.name << ": " << opened.error().message;
+      twins_.push_back({d.name, group, opened->handle});
+    }
+  }
+
+  void Compare() {
+    for (const Twin& t : twins_) {
+      auto direct = engine_.Get(t.handle);
+      auto peeked = engine_.Peek("acme", t.name, t.group);
+      ASSERT_TRUE(direct && peeked) << t.name;
+      ++compared_;
+      EXPECT_NEAR(peeked->number, direct->number, 1e-9)
+          << t.name << " on " << t.group.id << " at +" << (now_ - kGroupsStart) / 1000 << " s";
+      EXPECT_EQ(peeked->interval_length_s, direct->interval_length_s) << t.name;
+    }
+  }
+
+  void Apply(EventType type, const std::string& dn, const std::string& conn = "",
+             const std::string& agent = "") {
+    Event e;
+    e.type = type;
+    e.time = now_;
+    e.tenant = "acme";
+    e.this_dn = dn;
+    e.conn_id = conn;
+    e.agent_id = agent;
+    e.call_type = CallType::kInbound;
+    auto r = engine_.Apply(e, out_);
+    ASSERT_TRUE(r) << r.error().message;
+    out_.clear();
+  }
+
+  void Step() {
+    // Mostly seconds apart, sometimes in the same millisecond; across the 12:00 reset.
+    now_ += rng_() % 5 == 0 ? 0 : 1000 + static_cast<TimeMs>(rng_() % 40'000);
+    const int what = static_cast<int>(rng_() % 10);
+    if (what < 2) {
+      const std::string conn = "c" + std::to_string(next_call_++);
+      waiting_.push_back(conn);
+      queues_[conn] = rng_() % 2 == 0 ? "8001" : "8002";
+      Apply(EventType::kQueued, queues_[conn], conn);
+      return;
+    }
+    if (what == 2 && !waiting_.empty()) {
+      const std::string conn = waiting_.front();
+      waiting_.erase(waiting_.begin());
+      Apply(EventType::kAbandoned, queue_of(conn), conn);
+      return;
+    }
+    const int i = static_cast<int>(rng_() % kGroupAgents);
+    Agent& a = agents_[i];
+    const std::string agent = "a" + std::to_string(i);
+    if (!a.logged_in) {
+      a.logged_in = true;
+      Apply(EventType::kAgentLogin, Dn(i), "", agent);
+      return;
+    }
+    const int r = static_cast<int>(rng_() % 8);
+    if (!a.conn.empty()) {
+      if (!a.talking) {
+        a.talking = true;
+        Apply(EventType::kEstablished, Dn(i), a.conn);
+      } else if (r < 2) {
+        a.held = !a.held;
+        Apply(a.held ? EventType::kHeld : EventType::kRetrieved, Dn(i), a.conn);
+      } else if (r < 3) {
+        Event e;
+        e.type = EventType::kAttachedDataChanged;
+        e.time = now_;
+        e.tenant = "acme";
+        e.this_dn = Dn(i);
+        e.conn_id = a.conn;
+        e.user_data = {{"Segment", rng_() % 2 == 0 ? "vip" : "std"}};
+        ASSERT_TRUE(engine_.Apply(e, out_));
+        out_.clear();
+      } else {
+        Apply(EventType::kReleased, Dn(i), a.conn);
+        a.conn.clear();
+        a.talking = a.held = false;
+        if (r < 6) {  // after-call work, often in the same millisecond
+          Event e;
+          e.type = EventType::kAgentNotReady;
+          e.time = now_;
+          e.tenant = "acme";
+          e.this_dn = Dn(i);
+          e.work_mode = "AfterCallWork";
+          ASSERT_TRUE(engine_.Apply(e, out_));
+          out_.clear();
+        }
+      }
+      return;
+    }
+    if (r == 0 && !waiting_.empty()) {
+      const std::string conn = waiting_.front();
+      waiting_.erase(waiting_.begin());
+      Apply(EventType::kDiverted, queue_of(conn), conn);
+      a.conn = conn;
+      Apply(EventType::kRinging, Dn(i), conn);
+    } else if (r == 1) {
+      Event e;
+      e.type = EventType::kAgentNotReady;
+      e.time = now_;
+      e.tenant = "acme";
+      e.this_dn = Dn(i);
+      e.reasons = {{"Code", rng_() % 2 == 0 ? "Lunch" : "Break"}};
+      ASSERT_TRUE(engine_.Apply(e, out_));
+      out_.clear();
+    } else if (r == 2 && rng_() % 3 == 0) {
+      a.logged_in = false;
+      Apply(EventType::kAgentLogout, Dn(i), "", agent);
+    } else {
+      Apply(EventType::kAgentReady, Dn(i));
+    }
+  }
+
+  std::string queue_of(const std::string& conn) { return queues_.at(conn); }
+
+  struct Agent {
+    bool logged_in = false;
+    std::string conn;
+    bool talking = false;
+    bool held = false;
+  };
+  struct Twin {
+    std::string name;
+    stats::ObjectRef group;
+    std::uint64_t handle;
+  };
+  std::mt19937 rng_;
+  std::vector<Def> defs_;
+  stats::Engine engine_;
+  std::vector<stats::Notification> out_;
+  std::vector<Twin> twins_;
+  Agent agents_[kGroupAgents];
+  std::vector<std::string> waiting_;
+  std::map<std::string, std::string> queues_;
+  int next_call_ = 1;
+  TimeMs now_ = kGroupsStart;
+  int compared_ = 0;
+};
+
+class DerivedGroupsTest : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(DerivedGroupsTest, AGroupReadFromItsMembersEqualsOneThatAccumulates) {
+  DerivedGroups(GetParam()).Run(1200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, DerivedGroupsTest, ::testing::Values(3u, 11u, 2026u));
 
 }  // namespace
 }  // namespace tally

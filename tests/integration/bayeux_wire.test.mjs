@@ -53,7 +53,7 @@ describe('bayeux wire', () => {
   let token;
   let feeder;
   before(async () => {
-    tally = await startTally({ config: notifyConfig({ bench: true, timeoutMs: 1500, maxIntervalMs: 1000 }) });
+    tally = await startTally({ config: notifyConfig({ bench: true, timeoutMs: 1500, maxIntervalMs: 1000, maxSessions: 10_000 }) });
     token = await userToken(tally.url);
     feeder = await feederToken(tally.url);
   });
@@ -71,7 +71,7 @@ describe('bayeux wire', () => {
     assert.ok(m.supportedConnectionTypes.includes('long-polling'));
     assert.ok(m.supportedConnectionTypes.includes('websocket'));
     assert.equal(m.advice.reconnect, 'retry');
-    assert.ok(r.setCookie.some((c) => /^BAYEUX_BROWSER=[0-9a-z]{16}; Path=\/; HttpOnly$/.test(c)), r.setCookie.join());
+    assert.ok(r.setCookie.some((c) => /^BAYEUX_BROWSER=[0-9a-z]{16}; Path=\/; HttpOnly; SameSite=Lax$/.test(c)), r.setCookie.join());
     assert.ok(r.setCookie.some((c) => c.startsWith(`STATISTICS_SESSIONID=${m.clientId};`)));
   });
 
@@ -175,6 +175,7 @@ describe('bayeux wire', () => {
     await feed(tally.url, feeder, [{ type: 'EventLinkDisconnected' }]);
     const lost = await w.connect({ ext: { ack: 0 } });  // this response is "lost"
     const service = lost.body.find((m) => m.channel === '/statistics/v3/service');
+    assert.ok(service, JSON.stringify(lost.body));
     assert.equal(service.data.data.serviceState, 'UNAVAILABLE');
     const batch = lost.body.at(-1).ext.ack;
     assert.ok(batch >= 1);

@@ -12,6 +12,10 @@ import { makeStream, batches, everyStatistic, SUBSCRIPTION, STREAM_TENANT, BASE_
 const CATALOG = path.join(SOURCE_DIR, 'config/statistics.toml');
 const NAMES = catalogNames(readFileSync(CATALOG, 'utf8'));
 
+// The records a start journals before any event: the configuration, one `reconfigure` record
+// per tenant (docs/operations.md#live-reload).
+const startRecords = (configText) => (configText.match(/^\[\[tenant\]\]$/gm) ?? []).length;
+
 function config({ db = '', clock = 'event', maxBody = 1 << 20, perBatch = 1000, heartbeatMs = 0,
   snapshotEvery = 1_000_000, retentionDays = 8, snapshotOnShutdown = true, maxBytes = 0 } = {}) {
   return `
@@ -361,14 +365,16 @@ describe('damaged journal tails', () => {
 
     const tally = await startTally({ configFile });
     const log = tally.output();
-    assert.match(log, new RegExp(`journal record seq ${events.length} is damaged \\(checksum mismatch\\)`));
-    assert.match(log, new RegExp(`recovering up to seq ${events.length - 1}`));
+    const starts = startRecords(config());
+    assert.ok(starts > 0);
+    assert.match(log, new RegExp(`journal record seq ${starts + events.length} is damaged \\(checksum mismatch\\)`));
+    assert.match(log, new RegExp(`recovering up to seq ${starts + events.length - 1}`));
     const tok = await tokens(tally.url);
     assert.equal(await agentState(tally.url, tok.reader, 'a1'), 'WaitForNextCall', 'the damaged NotReady is not applied');
-    // Ingest continues after the last good record.
+    // Ingest continues after the last good record (and this start's configuration records).
     const r = await ingest(tally.url, tok.feeder, [{ type: 'EventAgentNotReady', thisDN: '7001', time: events.at(-1).time + 2000 }]);
     assert.equal(r.status, 200);
-    assert.equal(r.body.firstSeq, events.length);
+    assert.equal(r.body.firstSeq, starts + (events.length - 1) + starts + 1);
     await tally.stop();
     const s = JSON.parse(runTally(['journal', 'stats', '--db', db]).stdout);
     assert.equal(s.damaged, 1);
@@ -396,6 +402,9 @@ describe('damaged journal tails', () => {
     await tally.stop();
   });
 });
+
+// The snapshot format this build writes (src/server/snapshot.h kSnapshotFormat).
+const SNAPSHOT_FORMAT = Number(/kSnapshotFormat = (\d+);/.exec(readFileSync(path.join(SOURCE_DIR, 'src/server/snapshot.h'), 'utf8'))[1]);
 
 describe('snapshots and retention', () => {
   // Every occurrence of a snapshot header of `from` in the database file gets version `to`.
@@ -437,10 +446,10 @@ describe('snapshots and retention', () => {
     const db = path.join(tempDir(), 'journal.db');
     const before = await runAndStop(config({ db, snapshotEvery: 30 }));
     assert.ok(JSON.parse(runTally(['journal', 'stats', '--db', db]).stdout).snapshots >= 1);
-    assert.ok(rewriteSnapshotFormat(db, 1, 0) >= 1, 'the snapshot header is in the file');
+    assert.ok(rewriteSnapshotFormat(db, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT - 1) >= 1, 'the snapshot header is in the file');
     const after = await valuesAfterRestart(before.configFile);
     const log = after.tally.output();
-    assert.match(log, /snapshot at seq \d+ refused: snapshot format version 0 is not supported by this build \(it reads version 1\)/);
+    assert.match(log, new RegExp(`snapshot at seq \\d+ refused: snapshot format version ${SNAPSHOT_FORMAT - 1} is not supported by this build \\(it reads version ${SNAPSHOT_FORMAT}\\)`));
     assert.match(log, /recovery: replaying journal records 1\.\./);
     assert.deepEqual(after.values, before.values);
     assert.deepEqual(after.sub, before.sub);
@@ -459,11 +468,12 @@ describe('snapshots and retention', () => {
     assert.deepEqual(after.sub, before.sub);
     const next = await ingest(after.tally.url, after.tok.feeder, [{ type: 'EventAgentNotReady', thisDN: '7001', time: BASE_TIME + 10_000_000 }]);
     assert.equal(next.status, 200);
-    assert.equal(next.body.firstSeq, journal.last_seq + 1);
+    // After the records of the restart's configuration.
+    assert.equal(next.body.firstSeq, journal.last_seq + startRecords(config()) + 1);
     await after.tally.stop();
 
     // Without a usable snapshot a pruned journal cannot give the statistics: refused, clearly.
-    assert.ok(rewriteSnapshotFormat(db, 1, 0) >= 1);
+    assert.ok(rewriteSnapshotFormat(db, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT - 1) >= 1);
     await assert.rejects(startTally({ configFile: before.configFile }),
       /journal was pruned by retention up to seq \d+ and no usable snapshot covers it/);
   });
@@ -513,9 +523,13 @@ describe('tools', () => {
 
     const exported = runTally(['journal', 'export', '--db', db]);
     assert.equal(exported.status, 0, exported.stderr);
-    const lines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const all = exported.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    // The configuration first (one record per tenant), then the events, in order.
+    const starts = startRecords(config({ db }));
+    assert.deepEqual(all.slice(0, starts).map((l) => [l.kind, l.body.op]), Array(starts).fill(['command', 'reconfigure']));
+    const lines = all.slice(starts);
     assert.equal(lines.length, events.length);
-    assert.deepEqual(lines.map((l) => l.seq), events.map((_, i) => i + 1));
+    assert.deepEqual(lines.map((l) => l.seq), events.map((_, i) => starts + i + 1));
     assert.equal(lines[0].body.type, events[0].type);
     assert.equal(lines[0].body.time, events[0].time);
     const missing = runTally(['journal', 'stats', '--db', path.join(dir, 'nope.db')]);

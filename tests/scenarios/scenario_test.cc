@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "config/catalog.h"
@@ -118,8 +119,8 @@ class Scenario {
   }
 
   void EnsureTenant() {
-    if (tenant_added_) return;
-    tenant_added_ = true;
+    if (added_.count(setup_.name) != 0) return;
+    added_.insert(setup_.name);
     auto r = engine_.AddTenant(setup_, now_);
     ASSERT_TRUE(r) << Where() << r.error().message;
   }
@@ -148,6 +149,12 @@ class Scenario {
   void Step(const std::vector<std::string>& w) {
     const std::string& cmd = w[0];
     if (cmd == "tenant") {
+      // After the first tenant was added, `tenant` starts (or returns to) another one.
+      if (!added_.empty()) {
+        setups_[setup_.name] = setup_;
+        auto known = setups_.find(w.at(1));
+        setup_ = known != setups_.end() ? known->second : stats::TenantSetup{};
+      }
       setup_.name = w.at(1);
       for (size_t i = 2; i < w.size(); ++i) {
         auto [k, v] = KeyValue(w[i]);
@@ -215,15 +222,13 @@ class Scenario {
     } else if (cmd == "advance") {
       EnsureTenant();
       now_ = ParseTime(w.at(1));
-      engine_.AdvanceTo(now_, pending_);
+      ASSERT_TRUE(engine_.AdvanceTo(now_, pending_));
       Collect();
     } else if (cmd == "expect") {
       // expect NAME = VALUE | expect NAME interval = N
       const std::string& name = w.at(1);
       auto it = handles_.find(name);
       ASSERT_NE(it, handles_.end()) << Where() << "unknown statistic " << name;
-      engine_.AdvanceTo(now_, pending_);
-      Collect();
       auto v = engine_.Get(it->second);
       ASSERT_TRUE(v);
       if (w.at(2) == "interval") {
@@ -234,19 +239,23 @@ class Scenario {
       }
     } else if (cmd == "peek") {
       // peek CatalogName OBJTYPE OBJID = VALUE
-      engine_.AdvanceTo(now_, pending_);
-      Collect();
       auto v = engine_.Peek(setup_.name, w.at(1), stats::ObjectRef{Type(w.at(2)), w.at(3)});
       ASSERT_TRUE(v) << Where() << v.error().message;
       CheckValue(w.at(1), *v, w.at(5));
     } else if (cmd == "notified") {
       // notified NAME = v1 v2 …  (or "-" for none) since the previous check
       const std::string& name = w.at(1);
-      std::vector<std::string> got;
-      for (const auto& v : sent_[name]) got.push_back(v.string_value);
-      sent_[name].clear();
+      // A value written VALUE@SECONDS also checks the notification's intervalLength.
       std::vector<std::string> want(w.begin() + 3, w.end());
       if (want.size() == 1 && want[0] == "-") want.clear();
+      std::vector<std::string> got;
+      for (size_t i = 0; i < sent_[name].size(); ++i) {
+        const auto& v = sent_[name][i];
+        const bool with_interval = i < want.size() && want[i].find('@') != std::string::npos;
+        got.push_back(v.string_value +
+                      (with_interval ? "@" + std::to_string(v.interval_length_s) : ""));
+      }
+      sent_[name].clear();
       ++expectations_;
       EXPECT_EQ(got, want) << Where() << name << " notifications";
     } else {
@@ -257,8 +266,9 @@ class Scenario {
   fs::path file_;
   int line_no_ = 0;
   int expectations_ = 0;
-  bool tenant_added_ = false;
-  TimeMs now_ = 1772352000000;  // 2026-03-01T08:00:00Z
+  std::set<std::string> added_;                       // tenants added to the engine
+  std::map<std::string, stats::TenantSetup> setups_;  // the other tenants' configuration
+  TimeMs now_ = 1772352000000;                        // 2026-03-01T08:00:00Z
   stats::TenantSetup setup_{"acme", "", {}, {}, {}, {}, {}};
   std::vector<stats::CatalogEntry> catalog_;
   stats::Engine engine_;

@@ -25,6 +25,8 @@ const AHT_DEFINITION = (queue) => ({
 const $ = (id) => document.getElementById(id);
 const state = {
   token: sessionStorage.getItem('tally.token'),
+  refreshToken: sessionStorage.getItem('tally.refresh'),
+  refreshTimer: null,
   user: sessionStorage.getItem('tally.user'),
   cometd: null,
   tenant: '',
@@ -54,21 +56,38 @@ async function api(method, path, body) {
   return json;
 }
 
-async function login(username, password) {
+async function tokenRequest(fields) {
   const res = await fetch('/auth/v3/oauth/token', {
     method: 'POST',
     headers: {
       authorization: `Basic ${btoa(`${CLIENT_ID}:${CLIENT_SECRET}`)}`,
       'content-type': 'application/x-www-form-urlencoded',
     },
-    body: new URLSearchParams({ grant_type: 'password', username, password, scope: '*' }),
+    body: new URLSearchParams({ ...fields, scope: '*' }),
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body.error_description ?? body.error ?? `login failed (${res.status})`);
   state.token = body.access_token;
-  state.user = username;
+  state.refreshToken = body.refresh_token;
   sessionStorage.setItem('tally.token', state.token);
+  sessionStorage.setItem('tally.refresh', state.refreshToken);
+  // A CometD session lives as long as the newest token presented for it: a fresh one is taken
+  // a minute before this one expires, and the next connect presents it.
+  clearTimeout(state.refreshTimer);
+  const wait = Math.max(10, (body.expires_in ?? 1800) - 60) * 1000;
+  state.refreshTimer = setTimeout(() => refresh().catch(console.error), wait);
+  if (state.cometd) state.cometd.configure({ requestHeaders: { Authorization: `Bearer ${state.token}` } });
+}
+
+async function login(username, password) {
+  await tokenRequest({ grant_type: 'password', username, password });
+  state.user = username;
   sessionStorage.setItem('tally.user', username);
+}
+
+async function refresh() {
+  if (!state.refreshToken) return;
+  await tokenRequest({ grant_type: 'refresh_token', refresh_token: state.refreshToken });
 }
 
 function fmtDuration(seconds) {
@@ -227,6 +246,14 @@ function connect() {
     requestHeaders: { Authorization: `Bearer ${state.token}` },
     logLevel: 'warn',
   });
+  // A WebSocket carries no headers: every connect presents the current token, so the session
+  // survives token refreshes and resumes on a new socket after a network drop or a failover.
+  cometd.registerExtension('tally-auth', {
+    outgoing: (m) => {
+      if (m.channel === '/meta/connect') m.ext = { ...(m.ext ?? {}), authorization: `Bearer ${state.token}` };
+      return m;
+    },
+  });
   setConnection('connecting');
   cometd.addListener('/meta/connect', (m) => {
     if (cometd.isDisconnected()) return;
@@ -322,7 +349,10 @@ async function logout() {
   if (state.cometd) state.cometd.disconnect();
   state.cometd = null;
   state.token = null;
+  state.refreshToken = null;
+  clearTimeout(state.refreshTimer);
   sessionStorage.removeItem('tally.token');
+  sessionStorage.removeItem('tally.refresh');
   sessionStorage.removeItem('tally.user');
   $('board').hidden = true;
   $('logout').hidden = true;
@@ -345,4 +375,5 @@ $('login').addEventListener('submit', async (ev) => {
 $('logout').addEventListener('click', () => logout());
 $('group-filter').addEventListener('change', applyFilterAndSort);
 $('sort').addEventListener('change', applyFilterAndSort);
-if (state.token) showBoard().catch(console.error);
+// A reload keeps the session: take a fresh token first (the stored one may be near its end).
+if (state.token) refresh().catch(() => {}).then(() => showBoard()).catch(console.error);

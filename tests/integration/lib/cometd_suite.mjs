@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startTally, tempDir } from './tally.mjs';
 import { stats } from './api.mjs';
-import { notifyConfig, userToken, feederToken, feed, waitFor, sleep } from './notify.mjs';
+import { notifyConfig, userToken, feederToken, feed, waitFor, sleep, authExtension } from './notify.mjs';
 
 export function cometdSuite(label, { CometD, AckExtension }) {
   for (const transport of ['websocket', 'long-polling']) {
@@ -31,6 +31,10 @@ export function cometdSuite(label, { CometD, AckExtension }) {
         cometd = new CometD();
         if (transport === 'long-polling') cometd.unregisterTransport('websocket');
         cometd.registerExtension('ack', new AckExtension());
+        // A WebSocket cannot carry headers: to resume its session on a new socket (after the
+        // restart below) the client presents its token in the connect's ext
+        // (docs/notifications.md). Without it the server answers 402 and it handshakes anew.
+        if (transport === 'websocket') cometd.registerExtension('auth', authExtension(() => token));
         cometd.configure({
           url: `${tally.url}/statistics/v3/notifications`,
           requestHeaders: { Authorization: `Bearer ${token}` },

@@ -5,7 +5,7 @@ import { SOURCE_DIR } from './tally.mjs';
 import { authToml, getToken, ingest } from './api.mjs';
 import { STREAM_TENANT } from './stream.mjs';
 
-export function notifyConfig({ db = '', bench = false, timeoutMs = 3000, maxIntervalMs = 2000, clock = 'wall' } = {}) {
+export function notifyConfig({ db = '', bench = false, timeoutMs = 3000, maxIntervalMs = 2000, clock = 'wall', maxSessions = 0 } = {}) {
   return `
 [statistics]
 catalog = "${path.join(SOURCE_DIR, 'config/statistics.toml')}"
@@ -16,6 +16,7 @@ ${db ? `[storage]\npath = "${db}"\n` : ''}
 timeout_ms = ${timeoutMs}
 max_interval_ms = ${maxIntervalMs}
 bench_channels = ${bench}
+${maxSessions ? `max_sessions_per_principal = ${maxSessions}` : ''}
 [auth]
 secret = "notify-test-signing-key-0123456789abcdef"
 ${authToml({
@@ -54,3 +55,16 @@ export async function waitFor(predicate, ms = 10_000, what = 'condition') {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A cometd client extension that presents the token in ext.authorization of every /meta/connect
+// (what WebSocket clients do to resume a session on a new socket).
+export function authExtension(token) {
+  return {
+    outgoing(message) {
+      if (message.channel === '/meta/connect') {
+        message.ext = { ...(message.ext ?? {}), authorization: `Bearer ${token()}` };
+      }
+      return message;
+    },
+  };
+}

@@ -5,12 +5,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { after } from 'node:test';
+import { installContract } from './contract.mjs';
+
+// Every answer a test fetches is checked against docs/openapi.yaml (lib/contract.mjs).
+const contractViolations = installContract();
 
 // Servers still running when a test file ends (a test failed before stopping its server) are
 // killed, so a failure cannot keep the file's process alive until the suite's timeout.
 const live = new Set();
 after(() => {
   for (const p of live) p.kill('SIGKILL');
+  if (contractViolations.length > 0) {
+    throw new Error(`answers left docs/openapi.yaml:\n${contractViolations.join('\n')}`);
+  }
 });
 
 export const TALLY_BIN = process.env.TALLY_BIN;
@@ -32,17 +39,20 @@ export function runTally(args) {
 }
 
 // Starts `tally serve` and resolves once it listens and (unless waitReady is false) has
-// finished recovery. `configFile` reuses a config (restarts); `listen` pins the address.
+// finished recovery. `configFile` reuses a config (restarts); `listen` pins the address; `env`
+// adds environment variables.
 export async function startTally({
   config = '',
   configFile = undefined,
   extraArgs = [],
   waitReady = true,
   listen = '127.0.0.1:0',
+  env = undefined,
 } = {}) {
   const file = configFile ?? writeConfig(config);
   const proc = spawn(TALLY_BIN, ['serve', '--config', file, '--listen', listen, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: env ? { ...process.env, ...env } : process.env,
   });
   let output = '';
   live.add(proc);

@@ -1,0 +1,82 @@
+#include "api/updates.h"
+
+#include <boost/json.hpp>
+
+#include <map>
+
+#include "api/values.h"
+
+namespace tally::api {
+namespace json = boost::json;
+namespace {
+
+// StatisticUpdate's data: head, the entries joined by ',', tail. Every update message has the
+// same head and tail, so CometD can merge a backed-up session's queued updates per key.
+const std::string kUpdateHead =
+    R"({"name":"StatisticUpdate","topic":"/statistics/v3/updates","data":{"statistics":[)";
+const std::string kUpdateTail = "]}}";
+
+std::string EntryKey(const UpdateTarget& t) {
+  std::string key = t.subscription_id;
+  key += '\x1f';
+  key += t.statistic_id;
+  return key;
+}
+
+}  // namespace
+
+std::string Updates::EntryText(const UpdateTarget& t, const stats::StatValue& v) {
+  json::object o;
+  o["subscriptionId"] = t.subscription_id;
+  o["statisticId"] = t.statistic_id;
+  if (!t.name.empty()) o["name"] = t.name;
+  o["objectId"] = t.object_id;
+  o["objectType"] = t.object_type;
+  o["value"] = ValueJson(v);
+  o["timestamp"] = v.timestamp;
+  return json::serialize(o);
+}
+
+void Updates::Run(std::function<void()> work) {
+  if (post_) {
+    post_(std::move(work));
+  } else {
+    work();
+  }
+}
+
+void Updates::Statistics(UpdateItems items, std::string only_session) {
+  if (server_ == nullptr || items.empty()) return;
+  auto shared = std::make_shared<UpdateItems>(std::move(items));
+  Run([server = server_, shared, only = std::move(only_session)] {
+    // One message per destination: a session, or every session of a principal.
+    std::map<std::pair<std::string, std::string>, std::vector<bayeux::Message::Part>> groups;
+    for (const auto& [target, value] : *shared) {
+      const std::string& session = only.empty() ? target->session : only;
+      groups[{session.empty() ? target->principal_key : std::string(), session}].push_back(
+          bayeux::Message::Part{EntryKey(*target), EntryText(*target, value)});
+    }
+    for (auto& [dest, parts] : groups) {
+      auto message =
+          bayeux::MakeKeyedMessage(kUpdatesChannel, kUpdateHead, std::move(parts), kUpdateTail);
+      if (!dest.second.empty()) {
+        server->DeliverToSession(dest.second, std::move(message));
+      } else {
+        server->DeliverToPrincipal(dest.first, std::move(message));
+      }
+    }
+  });
+}
+
+void Updates::ServiceState(std::string tenant, bool available) {
+  if (server_ == nullptr) return;
+  Run([server = server_, tenant = std::move(tenant), available] {
+    const json::object data{
+        {"name", "ServiceStateChange"},
+        {"topic", kServiceChannel},
+        {"data", json::object{{"serviceState", available ? "AVAILABLE" : "UNAVAILABLE"}}}};
+    server->DeliverToTenant(tenant, bayeux::MakeMessage(kServiceChannel, json::serialize(data)));
+  });
+}
+
+}  // namespace tally::api
