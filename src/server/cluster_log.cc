@@ -272,6 +272,8 @@ std::string NodeToken(const std::string& node) {
 
 }  // namespace
 
+std::string PurgedKey(const std::string& tenant) { return "purged." + HexKey(tenant); }
+
 ClusterSnapshots::ClusterSnapshots(ClusterLog& log, std::string group, std::string node, int keep,
                                    std::int64_t retention_ms, const Clock& clock)
     : log_(log),
@@ -297,7 +299,14 @@ void ClusterSnapshots::Store(std::shared_ptr<const SnapshotParts> parts,
 }
 
 Result<std::vector<SnapshotStore::Listed>> ClusterSnapshots::List() {
+  // A bucket just after a NATS node came back may not answer the first listing in time: a few
+  // tries before recovery falls back to the whole stream.
   auto list = log_.Stream().Snapshots(group_);
+  for (int attempt = 1; !list && list.error().code == Errc::kUnavailable && attempt < 3;
+       ++attempt) {
+    TALLY_LOG_WARN("recovery: listing the snapshots: {}; retrying", list.error().message);
+    list = log_.Stream().Snapshots(group_);
+  }
   if (!list) return list.error();
   std::vector<Listed> out;
   for (const auto& s : *list) out.push_back(Listed{s.id, 0, s.taken_at});
@@ -349,6 +358,7 @@ void ClusterSnapshots::Retain(const SnapshotParts& parts) {
       TALLY_LOG_WARN("cluster: retention of tenant '{}': {}", tenant, purged.error().message);
     } else {
       purged_.store(std::max(purged_.load(), before - 1));
+      (void)js.PutValue(PurgedKey(tenant), std::to_string(before - 1));
     }
   }
 }

@@ -132,6 +132,10 @@ class ClusterSnapshots final : public SnapshotStore {
   std::atomic<std::uint64_t> purged_{0};
 };
 
+// The bucket key where retention notes the last stream sequence it removed of `tenant` (history
+// reads it: a tenant whose first records are gone has no complete history).
+[[nodiscard]] std::string PurgedKey(const std::string& tenant);
+
 // The name of the snapshot group of nodes carrying `tenants` (any order).
 [[nodiscard]] std::string SnapshotGroup(std::vector<std::string> tenants);
 

@@ -159,6 +159,9 @@ void WireMetrics(MetricsRegistry& metrics, const MetricSources& s) {
       "tally_snapshots_total", "Engine snapshots taken",
       [&pipeline = s.pipeline] { return static_cast<double>(pipeline.Snapshots().taken); });
   metrics.AddCounterFunction(
+      "tally_snapshots_stored_total", "Engine snapshots the journal stored",
+      [&pipeline = s.pipeline] { return static_cast<double>(pipeline.Snapshots().stored); });
+  metrics.AddCounterFunction(
       "tally_snapshots_failed_total", "Engine snapshots the journal could not store",
       [&pipeline = s.pipeline] { return static_cast<double>(pipeline.Snapshots().failed); });
   metrics.AddGauge(

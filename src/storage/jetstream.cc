@@ -367,8 +367,18 @@ Result<std::uint64_t> JetStream::LastSeq() {
 
 namespace {
 
-void OnMessage(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
-  auto* on = static_cast<JetStream::OnDelivered*>(closure);
+// The bucket's keys, within `timeout_ms`: the client's own default waits for ever for the end of
+// the listing, which a bucket without a quorum (or an ordered consumer being reset) never sends
+// — a node starting then hung before its first log line.
+natsStatus ListKeys(kvKeysList* keys, kvStore* kv, std::int64_t timeout_ms) {
+  kvWatchOptions o;
+  kvWatchOptions_Init(&o);
+  o.Timeout = timeout_ms;
+  return kvStore_Keys(keys, kv, &o);
+}
+
+// A stream message as delivered (destroys `m`).
+JetStream::Delivered ToDelivered(natsMsg* m) {
   JetStream::Delivered d;
   jsMsgMetaData* meta = nullptr;
   if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
@@ -389,7 +399,32 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
     }
   }
   natsMsg_Destroy(m);
-  (*on)(std::move(d));
+  return d;
+}
+
+void OnMessage(natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+  auto* on = static_cast<JetStream::OnDelivered*>(closure);
+  (*on)(ToDelivered(m));
+}
+
+// The ordered consumer of a tenant's subjects from `after` on.
+jsSubOptions FollowOptions(const JetStreamOptions& options, std::uint64_t after) {
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = options.stream.c_str();
+  so.Ordered = true;
+  // Idle heartbeats every second (the client's default for ordered consumers is 5 s): a
+  // consumer lost with the NATS server that held it is noticed and recreated at the next
+  // sequence within about two of them, so a node whose server died receives the stream again
+  // in seconds (docs/cluster.md, failures).
+  so.Config.Heartbeat = 1'000'000'000;  // ns
+  if (after == 0) {
+    so.Config.DeliverPolicy = js_DeliverAll;
+  } else {
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = after + 1;
+  }
+  return so;
 }
 
 }  // namespace
@@ -398,16 +433,7 @@ Result<void> JetStream::Follow(const std::string& tenant, std::uint64_t after, O
   auto& I = *impl_;
   auto follower = std::make_unique<Impl::Follower>(Impl::Follower{std::move(on)});
   const std::string filter = options_.subject_prefix + "." + SubjectToken(tenant) + ".>";
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = options_.stream.c_str();
-  so.Ordered = true;
-  if (after == 0) {
-    so.Config.DeliverPolicy = js_DeliverAll;
-  } else {
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = after + 1;
-  }
+  jsSubOptions so = FollowOptions(options_, after);
   natsSubscription* sub = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s =
@@ -419,6 +445,66 @@ Result<void> JetStream::Follow(const std::string& tenant, std::uint64_t after, O
   I.subs.push_back(sub);
   I.followers.push_back(std::move(follower));
   return {};
+}
+
+Result<std::uint64_t> JetStream::Read(const std::string& tenant, std::uint64_t after,
+                                      const std::function<bool(Delivered&&)>& on,
+                                      const std::atomic<bool>* stop) {
+  auto pending = Pending(tenant, after);
+  if (!pending) return pending.error();
+  if (*pending == 0) return after;
+  const std::uint64_t newest = after + *pending;
+  const std::string filter = options_.subject_prefix + "." + SubjectToken(tenant) + ".>";
+  jsSubOptions so = FollowOptions(options_, after);
+  natsSubscription* sub = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_SubscribeSync(&sub, impl_->js, filter.c_str(), nullptr, &so, &code);
+  if (s != NATS_OK) return NatsError("cannot read " + filter, s, code);
+  natsSubscription_SetPendingLimits(sub, -1, -1);
+  std::uint64_t last = after;
+  std::int64_t idle_ms = 0;
+  Result<std::uint64_t> result = after;
+  for (;;) {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      result = Error{Errc::kUnavailable, "reading " + filter + " was stopped"};
+      break;
+    }
+    natsMsg* m = nullptr;
+    constexpr std::int64_t kPollMs = 200;  // how soon `stop` is seen
+    s = natsSubscription_NextMsg(&m, sub, kPollMs);
+    if (s == NATS_TIMEOUT) {
+      idle_ms += kPollMs;
+      if (idle_ms >= options_.timeout_ms) {
+        result =
+            Error{Errc::kUnavailable, "reading " + filter + ": no message from the stream for " +
+                                          std::to_string(options_.timeout_ms) + " ms after seq " +
+                                          std::to_string(last) + " (it holds messages up to " +
+                                          std::to_string(newest) + ")"};
+        break;
+      }
+      continue;
+    }
+    if (s == NATS_MISMATCH) continue;  // the ordered consumer is recreated; it goes on
+    if (s != NATS_OK) {
+      result = NatsError("cannot read " + filter, s);
+      break;
+    }
+    idle_ms = 0;
+    Delivered d = ToDelivered(m);
+    const std::uint64_t seq = d.seq;
+    last = std::max(last, seq);  // 0 when the message had no metadata
+    if (!on(std::move(d))) {
+      result = last;
+      break;
+    }
+    if (last >= newest) {
+      result = last;
+      break;
+    }
+  }
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  return result;
 }
 
 Result<std::uint64_t> JetStream::Pending(const std::string& tenant, std::uint64_t after) {
@@ -547,7 +633,7 @@ Result<std::vector<StreamSnapshotInfo>> JetStream::Snapshots(const std::string& 
   auto& I = *impl_;
   kvKeysList keys;
   std::vector<StreamSnapshotInfo> out;
-  natsStatus s = kvStore_Keys(&keys, I.kv, nullptr);
+  natsStatus s = ListKeys(&keys, I.kv, options_.timeout_ms);
   if (s == NATS_NOT_FOUND) return out;
   if (s != NATS_OK) return NatsError("cannot list snapshots", s);
   for (int i = 0; i < keys.Count; ++i) {
@@ -609,7 +695,7 @@ Result<std::vector<std::pair<std::string, std::string>>> JetStream::Values(
     const std::string& prefix) {
   kvKeysList keys;
   std::vector<std::pair<std::string, std::string>> out;
-  natsStatus s = kvStore_Keys(&keys, impl_->kv, nullptr);
+  natsStatus s = ListKeys(&keys, impl_->kv, options_.timeout_ms);
   if (s == NATS_NOT_FOUND) return out;
   if (s != NATS_OK) return NatsError("cannot list the bucket", s);
   for (int i = 0; i < keys.Count; ++i) {

@@ -12,6 +12,7 @@
 // thread of each subscription, one message at a time, in stream order.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -111,6 +112,13 @@ class JetStream {
   };
   using OnDelivered = std::function<void(Delivered&&)>;
   [[nodiscard]] Result<void> Follow(const std::string& tenant, std::uint64_t after, OnDelivered on);
+  // Reads `tenant`'s messages after `after` up to the newest at the call, in stream order, on the
+  // caller's thread (an ordered consumer of its own, gone at return): `on` gets each one and
+  // returns false to stop early. Returns the last sequence read. kUnavailable when the stream
+  // sends nothing for `timeout_ms`, or `stop` (may be null) became true.
+  [[nodiscard]] Result<std::uint64_t> Read(const std::string& tenant, std::uint64_t after,
+                                           const std::function<bool(Delivered&&)>& on,
+                                           const std::atomic<bool>* stop = nullptr);
   // Messages of `tenant` after `after` at the server right now (0: caught up).
   [[nodiscard]] Result<std::uint64_t> Pending(const std::string& tenant, std::uint64_t after);
   void Stop();

@@ -154,5 +154,52 @@ TEST_F(JetStreamTest, PurgingATenantKeepsTheRestAndTheSequence) {
   EXPECT_EQ(*js_->Pending("acme", 5), 0u);
 }
 
+TEST_F(JetStreamTest, ReadGivesATenantsMessagesUpToTheNewestInOrderAndCanStopEarly) {
+  ASSERT_TRUE(js_->Publish(Events("acme", {"{\"a\":1}", "{\"a\":2}"}), std::nullopt));
+  ASSERT_TRUE(js_->Publish(Events("globex", {"{\"g\":1}"}), std::nullopt));
+  StreamBatch command = Events("acme", {"{\"op\":\"x\"}"});
+  command.kind = StreamKind::kCommands;
+  ASSERT_TRUE(js_->Publish(command, std::nullopt));
+  ASSERT_TRUE(js_->Publish(Events("acme", {"{\"a\":3}"}), std::nullopt));
+
+  std::vector<std::pair<std::uint64_t, std::string>> read;
+  auto all = js_->Read("acme", 0, [&](JetStream::Delivered&& d) {
+    EXPECT_TRUE(d.ok) << d.error;
+    for (const auto& body : d.batch.bodies) read.emplace_back(d.seq, body);
+    return true;
+  });
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(*all, 4u);  // globex's message (2) is not read
+  const std::vector<std::pair<std::uint64_t, std::string>> expected{
+      {1, "{\"a\":1}"}, {1, "{\"a\":2}"}, {3, "{\"op\":\"x\"}"}, {4, "{\"a\":3}"}};
+  EXPECT_EQ(read, expected);
+
+  // From a position, and stopped by the callback.
+  read.clear();
+  auto first = js_->Read("acme", 1, [&](JetStream::Delivered&& d) {
+    read.emplace_back(d.seq, d.batch.bodies.front());
+    return false;
+  });
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, 3u);
+  ASSERT_EQ(read.size(), 1u);
+  EXPECT_EQ(read.front().first, 3u);
+
+  // Nothing after the newest: no subscription, nothing called.
+  auto none = js_->Read("acme", 4, [&](JetStream::Delivered&&) {
+    ADD_FAILURE() << "nothing is after seq 4";
+    return true;
+  });
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, 4u);
+
+  // Asked to stop: kUnavailable, nothing read.
+  const std::atomic<bool> stop{true};
+  auto stopped = js_->Read(
+      "acme", 0, [](JetStream::Delivered&&) { return true; }, &stop);
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().code, Errc::kUnavailable);
+}
+
 }  // namespace
 }  // namespace tally::storage

@@ -8,7 +8,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { startTally, tempDir, runTally, SOURCE_DIR } from './lib/tally.mjs';
+import { startTally, tempDir, runTally, SOURCE_DIR, metricsText, metricValue } from './lib/tally.mjs';
 import { authToml, getToken, ingest, stats } from './lib/api.mjs';
 import { waitFor } from './lib/notify.mjs';
 
@@ -198,6 +198,10 @@ describe('a tenant added to the file while the server was stopped', () => {
     const feeder = await getToken(tally.url, { client: 'feeder', secret: 'feeder-secret' });
     t = T0;
     assert.equal((await ingest(tally.url, feeder, [login(1), ...call('7001', 'x1'), ...call('7001', 'x2')])).status, 200);
+    // The snapshot the batch made due is stored on the writer thread: stop once it is (a stop
+    // before that leaves a whole-journal replay, which would not test the snapshot's path).
+    await waitFor(async () => metricValue(await metricsText(tally.url), 'tally_snapshots_stored_total') >= 1,
+      10_000, 'the snapshot to be stored');
     await tally.stop();
     writeFileSync(configFile, `${configToml({ dir, snapshotEvery: 2 })}
 [[tenant]]
