@@ -11,8 +11,11 @@
 
 #include "api/values.h"
 #include "events/codec.h"
+#include "server/cluster_log.h"
+#include "server/order_gate.h"
 #include "server/reload.h"
 #include "stats/definition.h"
+#include "storage/jetstream.h"
 #include "storage/journal.h"
 
 namespace tally::server {
@@ -50,6 +53,124 @@ struct Series {
   std::map<TimeMs, stats::StatValue> closed;  // bucket end → value
 };
 
+// One unit of a tenant's log as the live engine applied it: an SQLite record, or a stream message
+// (one batch of one kind).
+struct Unit {
+  storage::RecordKind kind = storage::RecordKind::kEvent;
+  TimeMs time = 0;  // the stamp
+  const std::string* bodies = nullptr;
+  size_t count = 0;
+  // The stream decides (docs/cluster.md): a batch behind a stored event of one of its DNs is
+  // skipped whole, on every replica, so history skips it too.
+  bool gated = false;
+};
+using OnUnit = std::function<bool(const Unit&)>;
+
+// What history reads: a tenant's records, in the order the live engine applied them.
+class LogReader {
+ public:
+  virtual ~LogReader() = default;
+  // The first unit recovery looks at (whether the log starts with configuration records).
+  [[nodiscard]] virtual Result<void> First(const OnUnit& on) = 0;
+  [[nodiscard]] virtual Result<void> Scan(const OnUnit& on) = 0;
+};
+
+class JournalReader final : public LogReader {
+ public:
+  JournalReader(std::unique_ptr<storage::Journal> journal, std::string tenant)
+      : journal_(std::move(journal)), tenant_(std::move(tenant)) {}
+  Result<void> First(const OnUnit& on) override {
+    auto r = journal_->Scan(0, [&](const storage::Record& rec) {
+      (void)on(Unit{rec.kind, rec.time, &rec.body, 1, false});
+      return false;
+    });
+    if (!r) return r.error();
+    return {};
+  }
+  Result<void> Scan(const OnUnit& on) override {
+    auto r = journal_->Scan(0, [&](const storage::Record& rec) {
+      if (rec.tenant != tenant_) return true;
+      return on(Unit{rec.kind, rec.time, &rec.body, 1, false});
+    });
+    if (!r) return r.error();
+    return {};
+  }
+
+ private:
+  std::unique_ptr<storage::Journal> journal_;
+  std::string tenant_;
+};
+
+class StreamReader final : public LogReader {
+ public:
+  StreamReader(storage::JetStream& js, std::string tenant, const std::atomic<bool>* stop)
+      : js_(js), tenant_(std::move(tenant)), stop_(stop) {}
+  Result<void> First(const OnUnit& on) override { return Read(on, true); }
+  Result<void> Scan(const OnUnit& on) override { return Read(on, false); }
+
+ private:
+  Result<void> Read(const OnUnit& on, bool first) {
+    auto r = js_.Read(
+        tenant_, 0,
+        [&](storage::JetStream::Delivered&& d) {
+          if (!d.ok || d.batch.bodies.empty()) return true;  // skipped live too
+          if (d.batch.kind == storage::StreamKind::kSessions) return true;
+          const bool events = d.batch.kind == storage::StreamKind::kEvents;
+          const bool more = on(Unit{
+              events ? storage::RecordKind::kEvent : storage::RecordKind::kCommand, d.batch.stamp,
+              d.batch.bodies.data(), events ? d.batch.bodies.size() : 1, events});
+          return more && !first;
+        },
+        stop_);
+    if (!r) return r.error();
+    return {};
+  }
+
+  storage::JetStream& js_;
+  std::string tenant_;
+  const std::atomic<bool>* stop_;
+};
+
+Error Bad(const std::string& field, const std::string& message) {
+  return Error{Errc::kInvalidArgument, field + ": " + message};
+}
+
+// The tenant's log: the SQLite journal file, or the cluster's stream. Errors when its start is
+// gone (retention) or it cannot be read here.
+Result<std::unique_ptr<LogReader>> OpenLog(const HistorySource& source, const std::string& tenant,
+                                           const std::atomic<bool>* stop) {
+  if (source.stream) {
+    storage::JetStream* js = source.stream();
+    if (js == nullptr) {
+      return Error{Errc::kUnavailable,
+                   "this node is not connected to the stream yet: retry in a moment"};
+    }
+    auto purged = js->Values(PurgedKey(tenant));
+    if (!purged) return purged.error();
+    if (!purged->empty()) {
+      return Bad("data.from",
+                 "the stream's first records of this tenant were removed by retention (up to seq " +
+                     purged->front().second +
+                     "): this version computes history from a stream that holds its start");
+    }
+    return std::unique_ptr<LogReader>(std::make_unique<StreamReader>(*js, tenant, stop));
+  }
+  if (source.journal_path.empty() || ::access(source.journal_path.c_str(), R_OK) != 0) {
+    return Error{Errc::kUnavailable,
+                 "history is computed from the journal (the SQLite file of storage.path, or the "
+                 "JetStream stream): this server has neither (a volatile journal)"};
+  }
+  auto opened = storage::Journal::Open({source.journal_path, storage::Durability::kNormal});
+  if (!opened) return opened.error();
+  if ((*opened)->PrunedThrough() > 0) {
+    return Bad("data.from",
+               "the journal's first records were removed by retention (up to seq " +
+                   std::to_string((*opened)->PrunedThrough()) +
+                   "): this version computes history from a journal that holds its start");
+  }
+  return std::unique_ptr<LogReader>(std::make_unique<JournalReader>(std::move(*opened), tenant));
+}
+
 }  // namespace
 
 std::int64_t BucketMs(const std::string& bucket) {
@@ -82,14 +203,11 @@ Result<std::vector<TimeMs>> BucketBounds(const std::string& bucket, const std::s
 Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
                                                   const HistoryRequest& request,
                                                   const std::atomic<bool>* stop) {
-  auto bad = [](const std::string& field, const std::string& message) {
-    return Error{Errc::kInvalidArgument, field + ": " + message};
-  };
   const std::int64_t length = BucketMs(request.bucket);
-  if (length == 0) return bad("data.bucket", "expected \"15m\", \"30m\", \"1h\" or \"1d\"");
-  if (!stats::IsValidEventTime(request.from)) return bad("data.from", "not a valid time (ms)");
+  if (length == 0) return Bad("data.bucket", "expected \"15m\", \"30m\", \"1h\" or \"1d\"");
+  if (!stats::IsValidEventTime(request.from)) return Bad("data.from", "not a valid time (ms)");
   if (!stats::IsValidEventTime(request.to) || request.to <= request.from) {
-    return bad("data.to", "must be a time (ms) after data.from");
+    return Bad("data.to", "must be a time (ms) after data.from");
   }
   const auto setup = std::find_if(source.tenants.begin(), source.tenants.end(),
                                   [&](const auto& t) { return t.name == request.tenant; });
@@ -101,33 +219,19 @@ Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
                               source.max_buckets / per_bucket);
   if (!bounded) return bounded.error();
   const std::vector<TimeMs> bounds = std::move(*bounded);
-  if (source.journal_path.empty() || ::access(source.journal_path.c_str(), R_OK) != 0) {
-    return Error{Errc::kUnavailable,
-                 "history is computed from the SQLite journal file (storage.path): this server has "
-                 "none (a volatile journal, or JetStream, which history does not read yet)"};
-  }
-  auto opened = storage::Journal::Open({source.journal_path, storage::Durability::kNormal});
-  if (!opened) return opened.error();
-  storage::Journal& journal = **opened;
-  if (journal.PrunedThrough() > 0) {
-    return bad("data.from",
-               "the journal's first records were removed by retention (up to seq " +
-                   std::to_string(journal.PrunedThrough()) +
-                   "): this version computes history from a journal that holds its start");
-  }
+  auto log = OpenLog(source, request.tenant, stop);
+  if (!log) return log.error();
 
-  // The scratch engine, built as recovery builds it: from the journal's own configuration
-  // records when it starts with them, else from the configuration file.
+  // The scratch engine, built as recovery builds it: from the log's own configuration records
+  // when it starts with them, else from the configuration file.
   stats::Engine engine;
   bool by_records = true;
   TimeMs first_time = 0;
-  if (auto first = journal.Scan(0,
-                                [&](const storage::Record& r) {
-                                  by_records = r.kind == storage::RecordKind::kCommand &&
-                                               IsReconfigureCommand(r.body);
-                                  first_time = r.time;
-                                  return false;
-                                });
+  if (auto first = (*log)->First([&](const Unit& u) {
+        by_records = u.kind == storage::RecordKind::kCommand && IsReconfigureCommand(u.bodies[0]);
+        first_time = u.time;
+        return false;
+      });
       !first) {
     return first.error();
   }
@@ -216,28 +320,16 @@ Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
     }
   };
   TimeMs last_time = source.wall_clock ? first_time : stats::kMinEventTime;
-  // Time moves as in the live engine: with the wall clock at each record's stamp, with the
-  // event clock at each event's own time.
-  bool stopped = false;
-  auto scan = journal.Scan(0, [&](const storage::Record& r) {
-    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
-      stopped = true;
-      return false;
-    }
-    if (r.tenant != request.tenant) return true;
-    std::optional<stats::Event> event;
-    if (r.kind == storage::RecordKind::kEvent) {
-      auto e = events::ParseEvent(r.body, events::NormalizeOptions{r.tenant, r.time});
-      if (!e) return true;  // what recovery quarantines is skipped here too
-      event = std::move(*e);
-    } else if (!IsReconfigureCommand(r.body)) {
-      return true;  // subscriptions and sessions do not change the statistics' values
-    }
-    const TimeMs t = source.wall_clock ? r.time : event ? event->time : engine.Now(r.tenant);
+  OrderGate gate;  // the stream's verdict, as every replica decides it
+  std::vector<stats::Event> batch;
+  // One record: time moves as in the live engine — with the wall clock at the record's stamp,
+  // with the event clock at each event's own time. False once past the range.
+  auto apply = [&](TimeMs stamp, const stats::Event* event, const std::string* command) {
+    const TimeMs t = source.wall_clock ? stamp : event ? event->time : engine.Now(request.tenant);
     if (t >= bounds.front()) start();
     close_until(t);
-    if (next >= bounds.size()) return false;  // past the range
-    if (source.wall_clock) (void)engine.AdvanceTo(r.time, out);
+    if (next >= bounds.size()) return false;
+    if (source.wall_clock) (void)engine.AdvanceTo(stamp, out);
     out.clear();
     last_time = std::max(last_time, t);
     if (event) {
@@ -247,9 +339,34 @@ Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
         // what recovery quarantines is skipped here too
       }
     } else {
-      (void)ApplyReconfigure(r.body, engine);
+      (void)ApplyReconfigure(*command, engine);
     }
     out.clear();
+    return true;
+  };
+  bool stopped = false;
+  auto scan = (*log)->Scan([&](const Unit& u) {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      stopped = true;
+      return false;
+    }
+    if (u.kind != storage::RecordKind::kEvent) {
+      // subscriptions and sessions do not change the statistics' values
+      if (!IsReconfigureCommand(u.bodies[0])) return true;
+      return apply(u.time, nullptr, &u.bodies[0]);
+    }
+    batch.clear();
+    for (size_t i = 0; i < u.count; ++i) {
+      auto e = events::ParseEvent(u.bodies[i], events::NormalizeOptions{request.tenant, u.time});
+      if (e) batch.push_back(std::move(*e));  // what recovery quarantines is skipped here too
+    }
+    if (u.gated) {
+      if (gate.CheckStored(batch)) return true;
+      for (const auto& e : batch) gate.Observe(e);
+    }
+    for (const auto& e : batch) {
+      if (!apply(u.time, &e, nullptr)) return false;
+    }
     return true;
   });
   if (!scan) return scan.error();
@@ -319,15 +436,12 @@ HttpResponse JsonAnswer(int status, const json::object& body) {
 // The request body: {"data": {"statistics": [{statisticId, name | definition, objectId,
 // objectType}], "from": ms, "to": ms, "bucket": "15m"}}; errors name the field.
 Result<HistoryRequest> ParseRequest(const std::string& body, const std::string& tenant) {
-  auto bad = [](const std::string& field, const std::string& message) -> Result<HistoryRequest> {
-    return Error{Errc::kInvalidArgument, field + ": " + message};
-  };
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
-  if (ec || !v.is_object()) return bad("body", "expected a JSON object");
+  if (ec || !v.is_object()) return Bad("body", "expected a JSON object");
   const json::object* data =
       v.as_object().if_contains("data") != nullptr ? v.as_object().at("data").if_object() : nullptr;
-  if (data == nullptr) return bad("data", "expected an object");
+  if (data == nullptr) return Bad("data", "expected an object");
   HistoryRequest req;
   req.tenant = tenant;
   auto time = [&](const char* key, TimeMs& out) -> bool {
@@ -343,21 +457,21 @@ Result<HistoryRequest> ParseRequest(const std::string& body, const std::string& 
     }
     return true;
   };
-  if (!time("from", req.from)) return bad("data.from", "expected a time in ms since the epoch");
-  if (!time("to", req.to)) return bad("data.to", "expected a time in ms since the epoch");
+  if (!time("from", req.from)) return Bad("data.from", "expected a time in ms since the epoch");
+  if (!time("to", req.to)) return Bad("data.to", "expected a time in ms since the epoch");
   const json::value* bucket = data->if_contains("bucket");
   if (bucket == nullptr || !bucket->is_string()) {
-    return bad("data.bucket", "expected \"15m\", \"30m\", \"1h\" or \"1d\"");
+    return Bad("data.bucket", "expected \"15m\", \"30m\", \"1h\" or \"1d\"");
   }
   req.bucket = std::string(bucket->as_string());
   const json::value* list = data->if_contains("statistics");
   if (list == nullptr || !list->is_array() || list->as_array().empty()) {
-    return bad("data.statistics", "expected a non-empty array");
+    return Bad("data.statistics", "expected a non-empty array");
   }
   size_t i = 0;
   for (const auto& item : list->as_array()) {
     const std::string at = "data.statistics[" + std::to_string(i++) + "]";
-    if (!item.is_object()) return bad(at, "expected an object");
+    if (!item.is_object()) return Bad(at, "expected an object");
     const auto& o = item.as_object();
     HistoryAsk ask;
     auto str = [&](const char* key) -> std::string {
@@ -368,25 +482,25 @@ Result<HistoryRequest> ParseRequest(const std::string& body, const std::string& 
     ask.name = str("name");
     ask.object.id = str("objectId");
     auto type = stats::ParseObjectType(str("objectType"));
-    if (!type) return bad(at + ".objectType", "unknown object type '" + str("objectType") + "'");
+    if (!type) return Bad(at + ".objectType", "unknown object type '" + str("objectType") + "'");
     ask.object.type = *type;
     if (ask.object.id.empty() && *type != stats::ObjectType::kTenant) {
-      return bad(at + ".objectId", "required");
+      return Bad(at + ".objectId", "required");
     }
     if (const json::value* d = o.if_contains("definition"); d != nullptr && !d->is_null()) {
-      if (!d->is_object()) return bad(at + ".definition", "expected an object");
+      if (!d->is_object()) return Bad(at + ".definition", "expected an object");
       for (const auto& [k, x] : d->as_object()) {
         if (x.is_string()) {
           ask.definition.emplace_back(std::string(k), std::string(x.as_string()));
         } else if (x.is_number() || x.is_bool()) {
           ask.definition.emplace_back(std::string(k), json::serialize(x));
         } else {
-          return bad(at + ".definition." + std::string(k), "expected a string or a number");
+          return Bad(at + ".definition." + std::string(k), "expected a string or a number");
         }
       }
     }
     if (ask.name.empty() == ask.definition.empty()) {
-      return bad(at, "give either a catalog name or a definition");
+      return Bad(at, "give either a catalog name or a definition");
     }
     if (ask.statistic_id.empty()) ask.statistic_id = std::to_string(i - 1);
     req.asks.push_back(std::move(ask));

@@ -1,9 +1,10 @@
 // Statistic history (POST /statistics/v3/operations/get-statistic-history, a Tally extension):
-// the journal replayed into a scratch engine of the same code, off the engine thread. A bucket's
-// value is what the definition, with its growing window reset at each bucket start, showed at
-// the bucket's end — the engine's own Reset notification at each boundary (buckets 15m, 30m, 1h
-// are growing windows "00:00+0:15" …, 1d "00:00", in the tenant's time zone, so DST-correct);
-// current categories give their value at the bucket's end. docs/api.md "Statistic history".
+// the journal (SQLite, or a cluster's JetStream stream) replayed into a scratch engine of the
+// same code, off the engine thread. A bucket's value is what the definition, with its growing
+// window reset at each bucket start, showed at the bucket's end — the engine's own Reset
+// notification at each boundary (buckets 15m, 30m, 1h are growing windows "00:00+0:15" …, 1d
+// "00:00", in the tenant's time zone, so DST-correct); current categories give their value at
+// the bucket's end. docs/api.md "Statistic history".
 // Threading: Compute() on any thread (a request's own); it opens its own read of the journal.
 #pragma once
 
@@ -21,6 +22,10 @@
 #include "common/http.h"
 #include "common/principal.h"
 #include "stats/engine.h"
+
+namespace tally::storage {
+class JetStream;
+}  // namespace tally::storage
 
 namespace tally::server {
 
@@ -52,7 +57,10 @@ struct HistorySeries {
 };
 
 struct HistorySource {
-  std::string journal_path;                  // the SQLite journal (history needs a journal file)
+  std::string journal_path;  // the SQLite journal of one node (empty: none, or a cluster)
+  // A cluster: the node's stream once connected (null before); history reads the tenant's
+  // messages from the stream's start.
+  std::function<storage::JetStream*()> stream;
   std::vector<stats::CatalogEntry> catalog;  // the configured catalog (names → fields)
   std::vector<stats::TenantSetup> tenants;   // the configured tenants
   bool wall_clock = true;                    // as the live engine moves time
@@ -69,8 +77,8 @@ struct HistorySource {
                                                        const std::string& zone, TimeMs from,
                                                        TimeMs to, size_t max_buckets);
 
-// Errors name the field: from/to/bucket (kInvalidArgument), a journal that does not reach back to
-// `from` (kInvalidArgument, naming `from`), no journal file (kUnavailable).
+// Errors name the field: from/to/bucket (kInvalidArgument), a journal or stream that does not
+// reach back to `from` (kInvalidArgument, naming `from`), no journal (kUnavailable).
 // `stop` (may be null) ends the replay early (the server is stopping): kUnavailable.
 [[nodiscard]] Result<std::vector<HistorySeries>> ComputeHistory(
     const HistorySource& source, const HistoryRequest& request,

@@ -1,7 +1,19 @@
-// History buckets are aligned in the tenant's time zone: local hours and days, across DST.
+// History buckets are aligned in the tenant's time zone: local hours and days, across DST. History
+// reads the SQLite journal of one node and the JetStream stream of a cluster (a real nats-server)
+// alike: the same records give the same buckets, and the stream's own verdict (a batch behind a
+// stored event of its DN is skipped on every replica) is history's too.
 #include "server/history.h"
 
 #include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "server/cluster_log.h"
+#include "storage/jetstream.h"
+#include "storage/journal.h"
+#include "storage/testing/nats_server.h"
 
 namespace tally::server {
 namespace {
@@ -46,6 +58,151 @@ TEST(HistoryBucketsTest, TooManyBucketsNameTheField) {
   auto b = BucketBounds("15m", "", 0, 365LL * 24 * kHour, 1000);
   ASSERT_FALSE(b);
   EXPECT_NE(b.error().message.find("data.to"), std::string::npos) << b.error().message;
+}
+
+constexpr TimeMs kB0 = 1'800'000'000'000;  // a quarter-hour boundary (UTC)
+constexpr std::int64_t kQuarter = 15 * 60'000;
+
+std::string Ev(const std::string& type, TimeMs t, const std::string& conn = "") {
+  std::string e = "{\"type\":\"" + type + "\",\"thisDN\":\"7001\",\"time\":" + std::to_string(t);
+  if (type == "EventAgentLogin") e += ",\"agentId\":\"a1\",\"placeId\":\"p1\"";
+  if (!conn.empty()) e += ",\"connId\":\"" + conn + "\",\"callType\":\"Inbound\"";
+  return e + "}";
+}
+
+// An inbound call answered and released on 7001 within [t, t + 3 min).
+std::vector<std::string> Call(const std::string& conn, TimeMs t) {
+  return {Ev("EventRinging", t, conn), Ev("EventEstablished", t + 10'000, conn),
+          Ev("EventReleased", t + 120'000, conn)};
+}
+
+class HistoryFromLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string failed =
+        nats_.Start(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_TRUE(failed.empty()) << failed;
+    storage::JetStreamOptions o;
+    o.servers = {nats_.Url()};
+    o.stream = "HIST";
+    o.subject_prefix = "h";
+    auto js = storage::JetStream::Open(o);
+    ASSERT_TRUE(js) << js.error().message;
+    js_ = std::move(*js);
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("tally-history-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto journal = storage::Journal::Open({(dir_ / "journal.db").string()});
+    ASSERT_TRUE(journal) << journal.error().message;
+    journal_ = std::move(*journal);
+  }
+
+  void TearDown() override {
+    journal_.reset();
+    js_.reset();
+    nats_.Stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // One batch into the stream (as a node publishes it) and, unless `stream_only`, into the
+  // journal (what a single node would have accepted).
+  void Both(const std::vector<std::string>& bodies, bool stream_only = false) {
+    storage::StreamBatch b;
+    b.kind = storage::StreamKind::kEvents;
+    b.tenant = "acme";
+    b.stamp = kB0;
+    b.bodies = bodies;
+    b.origin = "node-a";
+    ASSERT_TRUE(js_->Publish(b, std::nullopt));
+    if (stream_only) return;
+    std::vector<storage::Record> records;
+    for (const auto& body : bodies) {
+      records.push_back(storage::Record{0, storage::RecordKind::kEvent, "acme", kB0, body});
+    }
+    std::vector<storage::Journal::Batch> batches{{&records, "", ""}};
+    ASSERT_TRUE(journal_->AppendBatches(batches));
+  }
+
+  HistorySource Source(bool stream) {
+    HistorySource source;
+    stats::TenantSetup acme;
+    acme.name = "acme";
+    acme.agents = {"a1"};
+    acme.places = {{"p1", {"7001"}}};
+    source.tenants = {acme};
+    source.wall_clock = false;
+    if (stream) {
+      source.stream = [this] { return js_.get(); };
+    } else {
+      source.journal_path = (dir_ / "journal.db").string();
+    }
+    return source;
+  }
+
+  static HistoryRequest Request() {
+    HistoryRequest r;
+    r.tenant = "acme";
+    r.from = kB0;
+    r.to = kB0 + 4 * kQuarter;
+    r.bucket = "15m";
+    HistoryAsk calls;
+    calls.statistic_id = "calls";
+    calls.definition = {
+        {"category", "TotalNumber"}, {"subject", "DNAction"}, {"mainMask", "CallInbound"}};
+    calls.object = {stats::ObjectType::kAgent, "a1"};
+    r.asks = {calls};
+    return r;
+  }
+
+  static std::vector<std::string> Values(const Result<std::vector<HistorySeries>>& series) {
+    std::vector<std::string> out;
+    if (!series) return {"error: " + series.error().message};
+    for (const auto& b : series->front().buckets) out.push_back(b.value.string_value);
+    if (!series->front().error.empty()) out.push_back("error: " + series->front().error);
+    return out;
+  }
+
+  storage::testing::NatsServer nats_;
+  std::unique_ptr<storage::JetStream> js_;
+  std::filesystem::path dir_;
+  std::unique_ptr<storage::Journal> journal_;
+};
+
+TEST_F(HistoryFromLogTest, TheStreamGivesTheJournalsBucketsAndSkipsWhatItsOrderRefused) {
+  Both({Ev("EventAgentLogin", kB0 - 60'000), Ev("EventAgentReady", kB0 - 50'000)});
+  auto c1 = Call("c1", kB0 + 60'000);
+  auto c2 = Call("c2", kB0 + 5 * 60'000);
+  c1.insert(c1.end(), c2.begin(), c2.end());
+  Both(c1);                                   // bucket 0: 2 calls
+  Both(Call("c3", kB0 + kQuarter + 60'000));  // bucket 1: 1
+  // Another node's batch whose first event is behind c3's on 7001: the stream refuses it whole,
+  // its call in bucket 2 too (the engine alone would have refused only the first event).
+  auto late = Call("late", kB0 + 2 * kQuarter + 60'000);
+  late.insert(late.begin(), Ev("EventAgentNotReady", kB0 + kQuarter + 30'000));
+  Both(late, true);
+  Both(Call("c4", kB0 + 3 * kQuarter + 60'000));  // bucket 3: 1 (bucket 2: none)
+  Both({"{\"type\":\"EventTick\",\"time\":" + std::to_string(kB0 + 4 * kQuarter) + "}"});
+
+  const std::vector<std::string> expected{"2", "1", "0", "1"};
+  EXPECT_EQ(Values(ComputeHistory(Source(false), Request())), expected);
+  EXPECT_EQ(Values(ComputeHistory(Source(true), Request())), expected);
+}
+
+TEST_F(HistoryFromLogTest, AStreamWhoseStartRetentionRemovedNamesTheFromField) {
+  Both({Ev("EventAgentLogin", kB0 - 60'000)});
+  ASSERT_TRUE(js_->PutValue(PurgedKey("acme"), "1"));
+  auto series = ComputeHistory(Source(true), Request());
+  ASSERT_FALSE(series);
+  EXPECT_EQ(series.error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(series.error().message.rfind("data.from: ", 0), 0u) << series.error().message;
+  // Not connected yet: 503-kind, saying so.
+  HistorySource none = Source(true);
+  none.stream = [] { return static_cast<storage::JetStream*>(nullptr); };
+  auto unavailable = ComputeHistory(none, Request());
+  ASSERT_FALSE(unavailable);
+  EXPECT_EQ(unavailable.error().code, Errc::kUnavailable);
 }
 
 }  // namespace

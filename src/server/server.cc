@@ -246,14 +246,23 @@ int Run(const config::Config& config, const RunOptions& options) {
   AddRoutes(router, RouteTargets{config, auth, statistics, ingest, notifications, metrics, ready,
                                  [&engine] { return engine.BusyForMs(); }, not_ready,
                                  config.source.empty() ? nullptr : &reloader});
-  // Statistic history: the journal replayed off the engine thread (server/history.h).
+  // Statistic history: the journal or the stream replayed off the engine thread
+  // (server/history.h).
   std::vector<std::string> ignored_catalog_errors;
-  HistoryRunner history(HistorySource{storage->Clustered() || !storage->Durable()
-                                          ? std::string()
-                                          : config.Resolve(config.storage.path),
-                                      CatalogEntries(config, ignored_catalog_errors),
-                                      TenantSetups(config), clock_mode == ClockMode::kWall},
-                        2);
+  HistorySource history_source{storage->Clustered() || !storage->Durable()
+                                   ? std::string()
+                                   : config.Resolve(config.storage.path),
+                               {},
+                               CatalogEntries(config, ignored_catalog_errors),
+                               TenantSetups(config),
+                               clock_mode == ClockMode::kWall};
+  if (storage->Clustered()) {
+    // Connected once recovery caught up (Ready() orders the connection before this read).
+    history_source.stream = [&storage, &pipeline]() -> storage::JetStream* {
+      return pipeline.Ready() ? &storage->Cluster()->Stream() : nullptr;
+    };
+  }
+  HistoryRunner history(std::move(history_source), 2);
   router.Add(HttpMethod::kPost, "/statistics/v3/operations/get-statistic-history",
              history.Handler([&auth](const HttpRequest& r) { return auth.Authenticate(r); }));
   auto observer = HttpRequestObserver(metrics);

@@ -3,13 +3,15 @@
 // statistic at every bucket start and reads it at the bucket's end while the events arrive; the
 // history of the same definitions afterwards gives exactly those values — for numbers, times,
 // averages, a current category (its value at the bucket's end) and a catalog statistic by name;
-// as CSV too; and again after a restart. Bad requests answer 400 naming the field.
+// as CSV too; and again after a restart; on a cluster, read from the JetStream stream by every
+// node. Bad requests answer 400 naming the field.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startTally, tempDir, SOURCE_DIR } from './lib/tally.mjs';
 import { authToml, getToken, ingest, stats } from './lib/api.mjs';
 import { STREAM_TENANT } from './lib/stream.mjs';
+import { startNats, clusterToml, startNode } from './lib/cluster.mjs';
 
 const B0 = Date.UTC(2027, 0, 15, 9, 0, 0);
 const BUCKET = 15 * 60_000;
@@ -79,6 +81,52 @@ const historyBody = (extra = {}) => ({ data: {
   ...extra,
 } });
 
+// Ingests the hour through `url` while a client opens every statistic at each bucket start and
+// reads it at the bucket's end: `live` gets statisticId → [value per bucket].
+async function recordLive(url, sup, live) {
+  const feeder = await getToken(url, { client: 'feeder', secret: 'feeder-secret' });
+  const events = dayEvents();
+  const send = async (batch) => {
+    if (batch.length === 0) return;
+    const r = await ingest(url, feeder, batch);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  };
+  await send(events.filter((e) => e.time < B0));
+  for (let k = 0; k < BUCKETS; k++) {
+    const start = B0 + k * BUCKET;
+    const end = start + BUCKET;
+    await send([{ type: 'EventTick', time: start }]);
+    const created = await stats(url, sup, 'POST', '/subscriptions', { operationId: `live-${k}`, data: { statistics:
+      ASKED.map(({ statisticId, objectType, objectId, definition, name }) => ({
+        statisticId, objectType, objectId, definition: name ? INBOUND_CALLS : definition })) } });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    assert.equal(created.body.data.statistics.length, ASKED.length, JSON.stringify(created.body));
+    await send(events.filter((e) => e.time >= start && e.time < end));
+    await send([{ type: 'EventTick', time: end }]);
+    const values = await stats(url, sup, 'GET', `/subscriptions/live-${k}/statistic-values`);
+    assert.equal(values.status, 200, JSON.stringify(values.body));
+    for (const s of values.body.data.statistics) {
+      if (!live.has(s.statisticId)) live.set(s.statisticId, []);
+      live.get(s.statisticId).push(s.value.stringValue);
+    }
+    assert.equal((await stats(url, sup, 'DELETE', `/subscriptions/live-${k}`)).status, 200);
+  }
+  // The day did something in every bucket (else equality would be cheap).
+  assert.ok(live.get('answered').every((v) => Number(v) > 0), JSON.stringify([...live]));
+}
+
+// The buckets of a history answer against what the live client read.
+function checkAgainst(body, live) {
+  assert.equal(body.data.bucket, '15m');
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+  for (const s of body.data.statistics) {
+    assert.deepEqual(s.buckets.map((b) => b.start), [0, 1, 2, 3].map((k) => B0 + k * BUCKET), s.statisticId);
+    assert.ok(s.buckets.every((b) => b.complete), s.statisticId);
+    assert.deepEqual(s.buckets.map((b) => b.value.stringValue), live.get(s.statisticId), s.statisticId);
+  }
+  assert.equal(body.data.statistics.length, ASKED.length);
+}
+
 describe('statistic history', () => {
   let tally;
   let sup;
@@ -88,48 +136,11 @@ describe('statistic history', () => {
   before(async () => {
     tally = await startTally({ config: configToml(db) });
     sup = await getToken(tally.url, { client: 'board', secret: 'board-secret', username: 'sup', password: 'sup-pw' });
-    const feeder = await getToken(tally.url, { client: 'feeder', secret: 'feeder-secret' });
-    const events = dayEvents();
-    const send = async (batch) => {
-      if (batch.length === 0) return;
-      const r = await ingest(tally.url, feeder, batch);
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-    };
-    await send(events.filter((e) => e.time < B0));
-    for (let k = 0; k < BUCKETS; k++) {
-      const start = B0 + k * BUCKET;
-      const end = start + BUCKET;
-      await send([{ type: 'EventTick', time: start }]);
-      const created = await stats(tally.url, sup, 'POST', '/subscriptions', { operationId: `live-${k}`, data: { statistics:
-        ASKED.map(({ statisticId, objectType, objectId, definition, name }) => ({
-          statisticId, objectType, objectId, definition: name ? INBOUND_CALLS : definition })) } });
-      assert.equal(created.status, 200, JSON.stringify(created.body));
-      assert.equal(created.body.data.statistics.length, ASKED.length, JSON.stringify(created.body));
-      await send(events.filter((e) => e.time >= start && e.time < end));
-      await send([{ type: 'EventTick', time: end }]);
-      const values = await stats(tally.url, sup, 'GET', `/subscriptions/live-${k}/statistic-values`);
-      assert.equal(values.status, 200, JSON.stringify(values.body));
-      for (const s of values.body.data.statistics) {
-        if (!live.has(s.statisticId)) live.set(s.statisticId, []);
-        live.get(s.statisticId).push(s.value.stringValue);
-      }
-      assert.equal((await stats(tally.url, sup, 'DELETE', `/subscriptions/live-${k}`)).status, 200);
-    }
-    // The day did something in every bucket (else equality would be cheap).
-    assert.ok(live.get('answered').every((v) => Number(v) > 0), JSON.stringify([...live]));
+    await recordLive(tally.url, sup, live);
   });
   after(async () => { await tally?.stop(); });
 
-  const check = (body) => {
-    assert.equal(body.data.bucket, '15m');
-    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
-    for (const s of body.data.statistics) {
-      assert.deepEqual(s.buckets.map((b) => b.start), [0, 1, 2, 3].map((k) => B0 + k * BUCKET), s.statisticId);
-      assert.ok(s.buckets.every((b) => b.complete), s.statisticId);
-      assert.deepEqual(s.buckets.map((b) => b.value.stringValue), live.get(s.statisticId), s.statisticId);
-    }
-    assert.equal(body.data.statistics.length, ASKED.length);
-  };
+  const check = (body) => checkAgainst(body, live);
 
   test('every bucket equals what a client opening the statistic at its start read at its end', async () => {
     const r = await stats(tally.url, sup, 'POST', '/operations/get-statistic-history', historyBody());
@@ -185,5 +196,35 @@ describe('statistic history', () => {
     const r = await stats(tally.url, sup, 'POST', '/operations/get-statistic-history', historyBody());
     assert.equal(r.status, 200, JSON.stringify(r.body));
     check(r.body);
+  });
+});
+
+// A cluster (JetStream journal): history reads the stream, on any node, with the same answer.
+describe('statistic history on a 2-node cluster', () => {
+  let nats;
+  const nodes = [];
+  let sup;
+  const live = new Map();
+  const clusterConfig = (node) => `${configToml('unused').replace(/\[storage\]\npath = "unused"\n/, '')}
+${clusterToml({ urls: nats.urls, node, replicas: 1, stream: 'HISTORY' })}`;
+
+  before(async () => {
+    nats = await startNats(1);
+    for (const name of ['h1', 'h2']) nodes.push(await startNode({ name, config: clusterConfig }));
+    sup = await getToken(nodes[0].url, { client: 'board', secret: 'board-secret', username: 'sup', password: 'sup-pw' });
+    await recordLive(nodes[0].url, sup, live);
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await nats?.stop();
+  });
+
+  test('each node answers from the stream exactly what the live client read', async () => {
+    for (const node of nodes) {
+      const token = await getToken(node.url, { client: 'board', secret: 'board-secret', username: 'sup', password: 'sup-pw' });
+      const r = await stats(node.url, token, 'POST', '/operations/get-statistic-history', historyBody());
+      assert.equal(r.status, 200, `${node.name}: ${JSON.stringify(r.body)}`);
+      checkAgainst(r.body, live);
+    }
   });
 });
