@@ -1,6 +1,8 @@
 // Tally wallboard: logs in with the password grant, subscribes through the Statistics API REST
 // endpoints and receives updates over CometD (the npm `cometd` client, served by Tally).
 // Updates touch only the tiles they concern; a 1 s ticker refreshes the "time in state" text.
+// The chart starts from the statistic history of the last 30 minutes, and "today by 15 minutes"
+// comes from history too (docs/api.md "Statistic history").
 import { CometD } from './vendor/cometd/cometd.js';
 import uPlot from './vendor/uplot/uPlot.esm.js';
 
@@ -314,6 +316,110 @@ function startChart() {
   };
   sample();
   state.timers.push(setInterval(sample, 5000));
+  return plot;
+}
+
+// --- history (POST /statistics/v3/operations/get-statistic-history, a Tally extension) ---------
+
+const QUARTER = 15 * 60_000;
+const TODAY_STATS = [
+  ['answered', { name: 'Total_Answered' }],
+  ['abandoned', { name: 'Total_Abandoned' }],
+  ['sl', { name: 'ServiceLevel' }],
+];
+
+async function history(from, to, bucket, statistics) {
+  return api('POST', '/statistics/v3/operations/get-statistic-history', { data: { from, to, bucket, statistics } });
+}
+
+const valueOf = (v) => v?.doubleValue ?? v?.intValue ?? Number(v?.stringValue ?? 0);
+
+// The last 30 minutes before the page opened: calls waiting and service level at the end of each
+// quarter hour that ended in them, summed and averaged over the queues as the live samples are
+// (a bucket's service level is its quarter hour's). The live samples go on from there.
+async function fillChartFromHistory(plot) {
+  const now = Date.now();
+  const statistics = [];
+  for (const q of state.queues.keys()) {
+    statistics.push({ statisticId: `${q}|waiting`, objectType: 'Queue', objectId: q, name: 'CurrentNumberWaitingCalls' });
+    statistics.push({ statisticId: `${q}|sl`, objectType: 'Queue', objectId: q, name: 'ServiceLevel' });
+  }
+  let r;
+  try {
+    r = await history(now - 30 * 60_000, now, '15m', statistics);
+  } catch (e) {
+    $('chart').dataset.history = `unavailable: ${e.message}`;
+    return;
+  }
+  const points = new Map();  // bucket end (s) → { waiting, sls }
+  for (const s of r.data.statistics) {
+    const key = s.statisticId.split('|')[1];
+    for (const b of s.buckets) {
+      if (!b.complete || b.end > now || b.end < now - 30 * 60_000) continue;
+      const p = points.get(b.end / 1000) ?? { waiting: 0, sls: [] };
+      if (key === 'waiting') p.waiting += valueOf(b.value);
+      else p.sls.push(valueOf(b.value));
+      points.set(b.end / 1000, p);
+    }
+  }
+  const first = state.history[0][0] ?? Infinity;  // the first live sample
+  const times = [...points.keys()].filter((t) => t < first).sort((a, b) => a - b);
+  state.history[0].unshift(...times);
+  state.history[1].unshift(...times.map((t) => points.get(t).waiting));
+  state.history[2].unshift(...times.map((t) => {
+    const { sls } = points.get(t);
+    return sls.length ? sls.reduce((a, b) => a + b, 0) / sls.length : null;
+  }));
+  $('chart').dataset.history = String(times.length);
+  $('chart').dataset.historyWaiting = times.map((t) => points.get(t).waiting).join(',');
+  plot.setData(state.history);
+}
+
+// Today by 15 minutes for one queue: answered, abandoned, service level and average talk time of
+// each quarter hour since the tenant's midnight (the last row so far), newest first.
+async function showToday() {
+  const q = $('today-queue').value;
+  const table = $('today');
+  if (!q) return;
+  const now = Date.now();
+  const statistics = TODAY_STATS.map(([key, s]) => ({ statisticId: key, objectType: 'Queue', objectId: q, ...s }));
+  statistics.push({ statisticId: 'aht', objectType: 'Tenant', objectId: state.tenant, definition: AHT_DEFINITION(q) });
+  try {
+    // The day bucket's start is the tenant's midnight (its time zone, not the browser's).
+    const day = await history(now - 1, now, '1d', [statistics[0]]);
+    const midnight = day.data.statistics[0]?.buckets[0]?.start ?? now - (now % 86_400_000);
+    const r = await history(midnight, now, '15m', statistics);
+    const rows = new Map();
+    for (const s of r.data.statistics) {
+      for (const b of s.buckets) {
+        if (b.start > now) continue;
+        const row = rows.get(b.start) ?? { start: b.start, complete: b.complete };
+        row[s.statisticId] = valueOf(b.value);
+        row.complete &&= b.complete;
+        rows.set(b.start, row);
+      }
+    }
+    const body = [...rows.values()].sort((a, b) => b.start - a.start).map((row) => {
+      const tr = document.createElement('tr');
+      tr.dataset.start = String(row.start);
+      const at = new Date(row.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      const cells = [at + (row.start + QUARTER > now ? ' (so far)' : ''), String(Math.round(row.answered ?? 0)),
+        String(Math.round(row.abandoned ?? 0)), `${Math.round(row.sl ?? 0)}%`, fmtDuration(row.aht ?? 0)];
+      const fields = ['time', 'answered', 'abandoned', 'sl', 'aht'];
+      cells.forEach((text, i) => {
+        const td = document.createElement('td');
+        td.dataset.field = fields[i];
+        td.textContent = text;
+        tr.append(td);
+      });
+      return tr;
+    });
+    table.tBodies[0].replaceChildren(...body);
+    table.dataset.queue = q;
+    $('today-error').textContent = '';
+  } catch (e) {
+    $('today-error').textContent = `history unavailable: ${e.message}`;
+  }
 }
 
 // --- page -------------------------------------------------------------------------------------
@@ -332,8 +438,13 @@ async function showBoard() {
   }
   state.tenant = layout.tenant;
   buildBoard(layout);
-  startChart();
+  const plot = startChart();
   connect();
+  fillChartFromHistory(plot).catch(console.error);
+  const todayQueue = $('today-queue');
+  todayQueue.replaceChildren(...layout.queues.map((q) => new Option(`Queue ${q}`, q)));
+  showToday().catch(console.error);
+  state.timers.push(setInterval(() => showToday().catch(console.error), 60_000));
   state.timers.push(setInterval(() => {
     const now = Date.now();
     for (const a of state.agents.values()) {
@@ -375,5 +486,6 @@ $('login').addEventListener('submit', async (ev) => {
 $('logout').addEventListener('click', () => logout());
 $('group-filter').addEventListener('change', applyFilterAndSort);
 $('sort').addEventListener('change', applyFilterAndSort);
+$('today-queue').addEventListener('change', () => showToday().catch(console.error));
 // A reload keeps the session: take a fresh token first (the stored one may be near its end).
 if (state.token) refresh().catch(() => {}).then(() => showBoard()).catch(console.error);
