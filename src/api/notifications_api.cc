@@ -80,7 +80,10 @@ class WsEndpoint final : public WsHandler {
   }
 
   void OnClose() override {
-    for (const auto& id : attached_) server_.Detach(id);
+    // Cut off for not reading (net: websocket_max_buffered_bytes): its dropped pushes are made
+    // good by a refresh of every value at the session's next connect.
+    const bool lost = peer_->Overflowed();
+    for (const auto& id : attached_) server_.Detach(id, lost);
     attached_.clear();
   }
 

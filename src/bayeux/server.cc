@@ -300,7 +300,7 @@ void Server::Attach(const std::string& client_id, Reply push) {
   if (it != impl_->sessions.end()) it->second->push = std::move(push);
 }
 
-void Server::Detach(const std::string& client_id) {
+void Server::Detach(const std::string& client_id, bool lost) {
   auto& I = *impl_;
   {
     std::lock_guard lock(I.mu);
@@ -314,6 +314,7 @@ void Server::Detach(const std::string& client_id) {
     if (s.held && s.held->transport == Transport::kWebSocket) I.Unhold(s);
     // Arm expiry: a session whose socket closed must not live forever.
     s.expires = I.clock.NowMs() + I.options.max_interval_ms;
+    if (lost) s.restored = true;
   }
 }
 

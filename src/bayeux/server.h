@@ -138,9 +138,11 @@ class Server {
   HandleResult Handle(boost::json::array messages, const Context& context, Reply reply);
 
   // WebSocket: events for these sessions are pushed at once through `push` (unless the ack
-  // extension is on); Detach() when the socket closes arms their expiry.
+  // extension is on); Detach() when the socket closes arms their expiry. `lost`: the socket was
+  // cut with pushes it had not taken — the session's next connect refreshes every value it
+  // follows, as a restored session's does (SetSessionResumed).
   void Attach(const std::string& client_id, Reply push);
-  void Detach(const std::string& client_id);
+  void Detach(const std::string& client_id, bool lost = false);
 
   // Queues a message for one session. A message for a channel the session has not subscribed
   // to (yet) is kept until it does (a client may create a subscription bound to its session

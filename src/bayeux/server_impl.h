@@ -63,8 +63,10 @@ struct Server::Impl {
     // session ends first.
     std::deque<MessagePtr> parked;
     bool connected = false;
-    bool restored = false;  // restored after a restart; not yet connected again
-    TimeMs expires = 0;     // 0: never (a connect is held)
+    // Restored after a restart, or cut off with pushes lost: the next connect refreshes its
+    // values (the resumed callback).
+    bool restored = false;
+    TimeMs expires = 0;  // 0: never (a connect is held)
     std::optional<Held> held;
     Reply push;  // WebSocket without ack: events go out at once
     bool ack = false;

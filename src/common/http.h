@@ -91,6 +91,9 @@ class WsPeer {
   virtual ~WsPeer() = default;
   virtual void Send(std::string text) = 0;
   virtual void Close() = 0;
+  // True once the connection was cut because the client did not take what was sent (more than
+  // the server buffers per connection): what was queued for it is gone. Read in OnClose().
+  [[nodiscard]] virtual bool Overflowed() const { return false; }
 };
 
 // The application's side of one WebSocket connection; called on the connection's I/O strand,

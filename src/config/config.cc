@@ -221,6 +221,8 @@ void ReadServer(TableReader& r, ServerConfig& s) {
   r.Millis("body_timeout_ms", s.body_timeout, 10, 3'600'000);
   r.Millis("idle_timeout_ms", s.idle_timeout, 10, 86'400'000);
   r.Millis("write_timeout_ms", s.write_timeout, 10, 3'600'000);
+  r.Integer("websocket_max_buffered_bytes", s.websocket_max_buffered_bytes, 4096,
+            std::int64_t{1} << 32);
   r.Millis("shutdown_grace_ms", s.shutdown_grace, 0, 3'600'000);
   r.Integer("engine_stall_ms", s.engine_stall_ms, 100, 3'600'000);
   r.StringList("cors_allowed_origins", s.cors_allowed_origins);

@@ -24,6 +24,8 @@ struct ServerConfig {
   std::chrono::milliseconds body_timeout{30000};    // whole body must arrive within this
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{30000};   // a response must be taken within this
+  // A WebSocket whose client does not read is closed once this much waits to be sent to it.
+  std::uint64_t websocket_max_buffered_bytes = 8 << 20;
   std::chrono::milliseconds shutdown_grace{10000};  // in-flight requests may finish within this
   std::string tls_cert_file;  // PEM certificate chain: HTTPS when set (relative to the config)
   std::string tls_key_file;   // PEM private key

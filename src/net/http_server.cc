@@ -113,6 +113,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::atomic<std::uint64_t> timed_out{0};
   std::atomic<std::uint64_t> tls_failures{0};
   std::atomic<std::uint64_t> abandoned{0};
+  std::atomic<std::uint64_t> ws_overflows{0};
   std::unique_ptr<asio::ssl::context> tls_context;  // set by Listen() when TLS is configured
 
   std::mutex mu;  // guards the fields below
@@ -397,12 +398,23 @@ template <typename Io>
 class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPeerImpl<Io>> {
  public:
   WsPeerImpl(std::shared_ptr<void> keep, beast::websocket::stream<Io&>& ws,
-             asio::any_io_executor ex)
-      : keep_(std::move(keep)), ws_(ws), ex_(std::move(ex)) {}
+             asio::any_io_executor ex, std::uint64_t max_buffered)
+      : keep_(std::move(keep)), ws_(ws), ex_(std::move(ex)), max_buffered_(max_buffered) {}
 
   void Send(std::string text) override {
     asio::post(ex_, [self = this->shared_from_this(), text = std::move(text)]() mutable {
       if (self->closed_) return;
+      // A client that does not read: past the bound, cut it off rather than buffer for ever
+      // (the frames waiting are dropped; the application learns it in OnClose()).
+      if (self->buffered_ > 0 && self->buffered_ + text.size() > self->max_buffered_) {
+        self->overflowed_ = true;
+        self->closed_ = true;
+        self->outbox_.clear();
+        self->buffered_ = 0;
+        beast::get_lowest_layer(self->ws_).cancel();
+        return;
+      }
+      self->buffered_ += text.size();
       self->outbox_.push_back(std::move(text));
       if (!self->writing_) {
         self->writing_ = true;
@@ -423,8 +435,11 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
   void MarkClosed() {
     closed_ = true;
     outbox_.clear();
+    buffered_ = 0;
   }
   [[nodiscard]] bool Writing() const { return writing_; }
+  // Strand only.
+  [[nodiscard]] bool Overflowed() const override { return overflowed_; }
 
  private:
   asio::awaitable<void> WriteLoop() {
@@ -435,6 +450,7 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
       ws_.text(true);
       auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kUseTuple);
       (void)n;
+      buffered_ -= std::min<std::uint64_t>(buffered_, frame.size());
       if (ec) {
         closed_ = true;
         beast::get_lowest_layer(ws_).cancel();
@@ -449,8 +465,11 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
   beast::websocket::stream<Io&>& ws_;
   asio::any_io_executor ex_;
   std::deque<std::string> outbox_;
+  const std::uint64_t max_buffered_;
+  std::uint64_t buffered_ = 0;  // bytes in the outbox and the frame being written
   bool writing_ = false;
   bool closed_ = false;
+  bool overflowed_ = false;
 };
 
 }  // namespace
@@ -480,7 +499,8 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
   ws.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "tally"); }));
   auto ex = co_await asio::this_coro::executor;
-  auto peer = std::make_shared<WsPeerImpl<Io>>(holder, ws, ex);
+  auto peer =
+      std::make_shared<WsPeerImpl<Io>>(holder, ws, ex, options.websocket_max_buffered_bytes);
   // A page of another origin may open a WebSocket only when the origin is listed (browsers send
   // Origin; a cross-site page must not ride on a user's credentials).
   const CorsCheck cors = CheckCors(options, request.Header("origin"), request.Header("host"),
@@ -521,6 +541,11 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
     conn->close_websocket = nullptr;
   }
   peer->MarkClosed();
+  if (peer->Overflowed()) {
+    ws_overflows.fetch_add(1);
+    TALLY_LOG_WARN("websocket {}: closed, its client did not read (more than {} bytes waiting)",
+                   request.path, options.websocket_max_buffered_bytes);
+  }
   handler->OnClose();
   // Let a running write finish (it holds the stream) before the connection is torn down.
   asio::steady_timer wait(ex);
@@ -641,7 +666,8 @@ void HttpServer::Shutdown(std::function<void()> on_drained) {
 HttpServerStats HttpServer::Stats() const {
   return HttpServerStats{impl_->open.load(),         impl_->accepted.load(),
                          impl_->rejected.load(),     impl_->timed_out.load(),
-                         impl_->tls_failures.load(), impl_->abandoned.load()};
+                         impl_->tls_failures.load(), impl_->abandoned.load(),
+                         impl_->ws_overflows.load()};
 }
 
 }  // namespace tally::net

@@ -36,6 +36,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds body_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds write_timeout{30000};
+  // A WebSocket whose client does not read: once this many bytes wait to be written to it, the
+  // connection is closed (its frames dropped; WsPeer::Overflowed() says so).
+  std::uint64_t websocket_max_buffered_bytes = 8 << 20;
   std::string tls_cert_file;  // PEM chain; HTTPS when set (with tls_key_file)
   std::string tls_key_file;
   // Cross-origin requests (CORS) from pages of these origins ("https://board.example.com",
@@ -65,7 +68,8 @@ struct HttpServerStats {
   std::uint64_t rejected_connections = 0;  // over max_connections
   std::uint64_t timed_out_connections = 0;
   std::uint64_t tls_handshake_failures = 0;
-  std::uint64_t abandoned_requests = 0;  // held requests whose client closed before the answer
+  std::uint64_t abandoned_requests = 0;   // held requests whose client closed before the answer
+  std::uint64_t websocket_overflows = 0;  // WebSockets closed: their client did not read
 };
 
 // The request path of one connection without a socket (fuzzing, tests): `bytes` are what a

@@ -51,6 +51,10 @@ void WireMetrics(MetricsRegistry& metrics, const MetricSources& s) {
       "tally_http_abandoned_requests_total",
       "Held requests (long-polls) whose client closed the connection before the answer",
       [&http = s.http] { return static_cast<double>(http.Stats().abandoned_requests); });
+  metrics.AddCounterFunction(
+      "tally_websocket_overflows_total",
+      "WebSockets closed because their client did not read (websocket_max_buffered_bytes)",
+      [&http = s.http] { return static_cast<double>(http.Stats().websocket_overflows); });
   metrics.AddGauge("process_resident_memory_bytes", "Resident memory of the process",
                    [] { return static_cast<double>(ProcessRssBytes()); });
   metrics.AddGauge("tally_ready", "1 once recovery is done and the sources are up",

@@ -67,6 +67,7 @@ int Run(const config::Config& config, const RunOptions& options) {
   http_options.body_timeout = config.server.body_timeout;
   http_options.idle_timeout = config.server.idle_timeout;
   http_options.write_timeout = config.server.write_timeout;
+  http_options.websocket_max_buffered_bytes = config.server.websocket_max_buffered_bytes;
   http_options.tls_cert_file = config.Resolve(config.server.tls_cert_file);
   http_options.tls_key_file = config.Resolve(config.server.tls_key_file);
   http_options.cors_origins = config.server.cors_allowed_origins;

@@ -1,0 +1,109 @@
+// Slow and vanished CometD clients (issue 14 item 3, docs/notifications.md "Slow and vanished
+// clients"): a WebSocket client that stops reading while its 100 statistics keep changing is cut
+// off once more than `websocket_max_buffered_bytes` waits for it (counted), another client is
+// served all along, and the cut-off client, back on a new socket with its clientId, first gets
+// the newest value of every statistic it follows.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { startTally, metricsText, metricValue } from './lib/tally.mjs';
+import { stats } from './lib/api.mjs';
+import { notifyConfig, userToken, feederToken, feed, waitFor } from './lib/notify.mjs';
+
+const require = createRequire(import.meta.url);
+const { WebSocket } = require('ws');
+
+const AGENTS = 100;
+const agent = (i) => `slow${i}`;
+const dn = (i) => String(76001 + i);
+
+// A raw Bayeux client over one WebSocket: every frame it reads is kept.
+async function openSocket(url, token) {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/statistics/v3/notifications`);
+  const messages = [];
+  ws.on('message', (data) => messages.push(...JSON.parse(String(data))));
+  ws.on('error', () => {});
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let id = 0;
+  const send = (m) => ws.send(JSON.stringify([{ id: String(++id), ext: { authorization: `Bearer ${token}` }, ...m }]));
+  const reply = (channel) => waitFor(() => messages.find((m) => m.channel === channel && m.successful !== undefined), 10_000, channel)
+    .catch((e) => { throw new Error(`${e.message} (socket state ${ws.readyState}; got ${JSON.stringify(messages).slice(0, 300)})`); });
+  return { ws, messages, send, reply };
+}
+
+describe('a WebSocket client that stops reading', () => {
+  let tally;
+  before(async () => {
+    // Sessions live 30 s after their socket closed: the cut-off one waits for its client.
+    tally = await startTally({ config: `${notifyConfig({ maxIntervalMs: 30_000 })}\n[server]\nwebsocket_max_buffered_bytes = 1048576\n` });
+  });
+  after(async () => { await tally.stop(); });
+
+  test('is cut off past the bound, others are served, and back it gets every newest value', async () => {
+    const token = await userToken(tally.url);
+    const feeder = await feederToken(tally.url);
+    const logins = [];
+    for (let i = 0; i < AGENTS; i++) logins.push({ type: 'EventAgentLogin', agentId: agent(i), thisDN: dn(i), placeId: `ps${i}` });
+    await feed(tally.url, feeder, logins);
+
+    // The slow client: handshake, connect, subscribe; a subscription of the 100 agents' states.
+    const slow = await openSocket(tally.url, token);
+    slow.send({ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'] });
+    const hs = await slow.reply('/meta/handshake');
+    assert.equal(hs.successful, true, JSON.stringify(hs));
+    const clientId = hs.clientId;
+    slow.send({ channel: '/meta/connect', clientId, connectionType: 'websocket', advice: { timeout: 0 } });
+    await slow.reply('/meta/connect');
+    slow.send({ channel: '/meta/subscribe', clientId, subscription: '/statistics/v3/updates' });
+    assert.equal((await slow.reply('/meta/subscribe')).successful, true);
+    const created = await stats(tally.url, token, 'POST', '/subscriptions', { operationId: 'slow-states', data: {
+      statistics: Array.from({ length: AGENTS }, (_, i) => ({ statisticId: `s${i}`, objectType: 'Agent', objectId: agent(i), name: 'CurrentAgentState' })) } });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+
+    // The other client reads all along (a second session of the same user).
+    const other = await openSocket(tally.url, token);
+    other.send({ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'] });
+    const ohs = await other.reply('/meta/handshake');
+    other.send({ channel: '/meta/connect', clientId: ohs.clientId, connectionType: 'websocket', advice: { timeout: 0 } });
+    await other.reply('/meta/connect');
+    other.send({ channel: '/meta/subscribe', clientId: ohs.clientId, subscription: '/statistics/v3/updates' });
+    await other.reply('/meta/subscribe');
+    let otherClosed = false;
+    other.ws.on('close', () => { otherClosed = true; });
+
+    // The slow client stops reading; every agent changes state in every batch.
+    slow.ws._socket.pause();
+    let round = 0;
+    const overflows = async () => metricValue(await metricsText(tally.url), 'tally_websocket_overflows_total') ?? 0;
+    assert.equal(await overflows(), 0);
+    while (round < 3000) {
+      const type = round % 2 === 0 ? 'EventAgentReady' : 'EventAgentNotReady';
+      await feed(tally.url, feeder, Array.from({ length: AGENTS }, (_, i) => ({ type, thisDN: dn(i) })));
+      round++;
+      if (round % 50 === 0 && (await overflows()) >= 1) break;
+    }
+    assert.equal(await overflows(), 1, `no cut-off after ${round} rounds of ${AGENTS} changes`);
+    const last = (round - 1) % 2 === 0 ? 'WaitForNextCall' : 'NotReadyForNextCall';
+    const lastOf = (messages, i) => messages
+      .filter((m) => m.channel === '/statistics/v3/updates')
+      .flatMap((m) => m.data.data.statistics)
+      .filter((s) => s.statisticId === `s${i}`).at(-1)?.value.stringValue;
+
+    assert.equal(otherClosed, false, 'the client that reads was cut off');
+    // The other session got every agent's newest state.
+    await waitFor(() => Array.from({ length: AGENTS }, (_, i) => lastOf(other.messages, i)).every((v) => v === last),
+      15_000, 'the other client to have the newest states');
+
+    // Back on a new socket with its clientId: first the newest value of each of its statistics.
+    slow.ws._socket.resume();
+    slow.ws.terminate();
+    const back = await openSocket(tally.url, token);
+    back.send({ channel: '/meta/connect', clientId, connectionType: 'websocket', advice: { timeout: 0 } });
+    const connected = await back.reply('/meta/connect');
+    assert.equal(connected.successful, true, JSON.stringify(connected));
+    back.send({ channel: '/meta/connect', clientId, connectionType: 'websocket' });
+    await waitFor(() => Array.from({ length: AGENTS }, (_, i) => lastOf(back.messages, i)).every((v) => v === last),
+      15_000, 'the refresh of every value');
+    for (const c of [other, back]) c.ws.close();
+  });
+});
