@@ -60,7 +60,7 @@ demo-cluster: deps
 	@cmake --build --preset $(DEMO_PRESET) --target tally
 	@tools/demo_cluster.sh build/$(DEMO_PRESET)/src/tally
 
-# The benchmark suite (about 15 minutes); rewrites the generated tables of BENCHMARKS.md.
+# The benchmark suite (about 20 minutes); rewrites the generated tables of BENCHMARKS.md.
 bench: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release --target engine_bench tally tally-load

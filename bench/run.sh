@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark on the release build, then the generated tables of BENCHMARKS.md
-# rewritten with the new figures (bench/update_benchmarks.sh). About 15 minutes on 2 cores.
+# rewritten with the new figures (bench/update_benchmarks.sh). About 20 minutes on 2 cores.
 # Each script's full output is in build/bench/NAME.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,7 @@ step ingest bench/ingest_bench.sh 5 200000
 step recovery bench/recovery_bench.sh 1 10
 step chat bench/compare.sh 5 1000 80
 step stats bench/stats_bench.sh 5 1000 1000 10
+step history bench/history_bench.sh 60 3
 step cluster bench/cluster_bench.sh 3 200000 10000000
 TALLY_BIN=$PWD/build/release/src/tally step failover node bench/failover_bench.mjs 20
 rm -f "$out/engine-run.md"

@@ -11,6 +11,7 @@ bench/ingest_bench.sh 1 4000
 UNIT=4000 bench/recovery_bench.sh 1 2
 IDLE_SESSIONS=20 bench/compare.sh 1 20 5
 bench/stats_bench.sh 1 20 100 1
+bench/history_bench.sh 2 1
 bench/cluster_bench.sh 1 4000 8000
 TALLY_BIN=$BUILD/src/tally node bench/failover_bench.mjs 1
 SOAK_SECONDS=20 SAMPLE_S=5 SESSIONS=20 RATE=20 WARMUP=1 SIM_AGENTS=20 bench/soak.sh
