@@ -32,12 +32,13 @@ trap 'stop_all; rm -rf "$work"' EXIT
 command -v nats-server >/dev/null || { echo "nats-server is missing (make deps)" >&2; exit 1; }
 
 # Ports: a block of 30 from a random base, none of them listening (two runs on one machine, e.g.
-# two worktrees' test suites, must not meet). NATS clients base+1…3, routes base+11…13, Tally
-# nodes base+21…24.
+# two worktrees' test suites, must not meet), below Linux's ephemeral range (32768…): a port
+# there can be taken meanwhile by any outgoing connection (a test next to this one), which made
+# a node's listen fail. NATS clients base+1…3, routes base+11…13, Tally nodes base+21…24.
 pick_base() {
   local b p busy
   for _ in $(seq 50); do
-    b=$((20000 + RANDOM % 30000)); busy=""
+    b=$((10000 + RANDOM % 22000)); busy=""
     for p in $(seq $((b + 1)) $((b + 30))); do (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null && busy=1 && break; done
     [ -z "$busy" ] && echo "$b" && return 0
   done

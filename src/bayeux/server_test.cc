@@ -507,5 +507,31 @@ TEST_F(BayeuxTest, Issue18ClosingTheWebSocketDoesNotDropALongPollOfTheSameSessio
   EXPECT_EQ(pushed, 0);
 }
 
+TEST_F(BayeuxTest, AWebSocketCutOffWithPushesLostRefreshesItsSessionAtTheNextConnect) {
+  std::vector<std::string> resumed;
+  server_.SetSessionResumed([&resumed](const SessionInfo& s) { resumed.push_back(s.client_id); });
+  Context ws = Ctx("ann", "");
+  ws.transport = Transport::kWebSocket;
+  const std::string cut = Handshake(ws);
+  const std::string closed = Handshake(ws);
+  const auto connect = [&](const std::string& id) {
+    return Send(R"([{"channel":"/meta/connect","clientId":")" + id +
+                    R"(","connectionType":"websocket","advice":{"timeout":0}}])",
+                ws);
+  };
+  for (const auto& id : {cut, closed}) {
+    server_.Attach(id, [](std::string) {});
+    ASSERT_TRUE(connect(id));
+  }
+  EXPECT_TRUE(resumed.empty());
+  server_.Detach(cut, true);  // cut off: pushes it had not taken are gone
+  server_.Detach(closed);     // an ordinary close: nothing was lost
+  ASSERT_TRUE(connect(cut));
+  ASSERT_TRUE(connect(closed));
+  EXPECT_EQ(resumed, std::vector<std::string>{cut});
+  ASSERT_TRUE(connect(cut));  // once
+  EXPECT_EQ(resumed.size(), 1u);
+}
+
 }  // namespace
 }  // namespace tally::bayeux

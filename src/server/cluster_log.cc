@@ -354,11 +354,18 @@ void ClusterSnapshots::Retain(const SnapshotParts& parts) {
       if (std::stoll(key.substr(prefix.size())) < best_hour) js.DeleteValue(key);
     }
     const std::uint64_t before = std::min(cut, floor) + 1;
+    if (before <= 1) continue;  // nothing of this tenant is old enough
+    // Noted before anything goes: history must never read a stream whose start is gone without
+    // knowing it (a failed purge after the note only makes history refuse early).
+    if (auto noted = js.PutValue(PurgedKey(tenant), std::to_string(before - 1)); !noted) {
+      TALLY_LOG_WARN("cluster: retention of tenant '{}' skipped: {}", tenant,
+                     noted.error().message);
+      continue;
+    }
     if (auto purged = js.PurgeTenant(tenant, before); !purged) {
       TALLY_LOG_WARN("cluster: retention of tenant '{}': {}", tenant, purged.error().message);
     } else {
       purged_.store(std::max(purged_.load(), before - 1));
-      (void)js.PutValue(PurgedKey(tenant), std::to_string(before - 1));
     }
   }
 }

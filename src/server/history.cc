@@ -145,12 +145,14 @@ Result<std::unique_ptr<LogReader>> OpenLog(const HistorySource& source, const st
       return Error{Errc::kUnavailable,
                    "this node is not connected to the stream yet: retry in a moment"};
     }
-    auto purged = js->Values(PurgedKey(tenant));
+    const std::string key = PurgedKey(tenant);
+    auto purged = js->Values(key);  // by prefix: another tenant's key may start with this one
     if (!purged) return purged.error();
-    if (!purged->empty()) {
+    for (const auto& [k, through] : *purged) {
+      if (k != key) continue;
       return Bad("data.from",
                  "the stream's first records of this tenant were removed by retention (up to seq " +
-                     purged->front().second +
+                     through +
                      "): this version computes history from a stream that holds its start");
     }
     return std::unique_ptr<LogReader>(std::make_unique<StreamReader>(*js, tenant, stop));

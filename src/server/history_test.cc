@@ -192,6 +192,9 @@ TEST_F(HistoryFromLogTest, TheStreamGivesTheJournalsBucketsAndSkipsWhatItsOrderR
 
 TEST_F(HistoryFromLogTest, AStreamWhoseStartRetentionRemovedNamesTheFromField) {
   Both({Ev("EventAgentLogin", kB0 - 60'000)});
+  // Another tenant's mark, whose key starts with acme's, does not count for acme.
+  ASSERT_TRUE(js_->PutValue(PurgedKey("acme-eu"), "1"));
+  EXPECT_TRUE(ComputeHistory(Source(true), Request()));
   ASSERT_TRUE(js_->PutValue(PurgedKey("acme"), "1"));
   auto series = ComputeHistory(Source(true), Request());
   ASSERT_FALSE(series);

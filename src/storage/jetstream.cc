@@ -493,7 +493,15 @@ Result<std::uint64_t> JetStream::Read(const std::string& tenant, std::uint64_t a
     Delivered d = ToDelivered(m);
     const std::uint64_t seq = d.seq;
     last = std::max(last, seq);  // 0 when the message had no metadata
-    if (!on(std::move(d))) {
+    bool more = false;
+    try {
+      more = on(std::move(d));
+    } catch (...) {
+      natsSubscription_Unsubscribe(sub);  // the consumer goes with the subscription
+      natsSubscription_Destroy(sub);
+      throw;
+    }
+    if (!more) {
       result = last;
       break;
     }

@@ -337,7 +337,7 @@ const valueOf = (v) => v?.doubleValue ?? v?.intValue ?? Number(v?.stringValue ??
 // The last 30 minutes before the page opened: calls waiting and service level at the end of each
 // quarter hour that ended in them, summed and averaged over the queues as the live samples are
 // (a bucket's service level is its quarter hour's). The live samples go on from there.
-async function fillChartFromHistory(plot) {
+async function fillChartFromHistory(plot, attempt = 0) {
   const now = Date.now();
   const statistics = [];
   for (const q of state.queues.keys()) {
@@ -348,6 +348,11 @@ async function fillChartFromHistory(plot) {
   try {
     r = await history(now - 30 * 60_000, now, '15m', statistics);
   } catch (e) {
+    // Busy (history runs a few requests at a time): a few more tries.
+    if (e.status === 503 && attempt < 3 && state.token) {
+      await new Promise((resolve) => setTimeout(resolve, 5000 * (attempt + 1)));
+      return fillChartFromHistory(plot, attempt + 1);
+    }
     $('chart').dataset.history = `unavailable: ${e.message}`;
     return;
   }
@@ -376,19 +381,37 @@ async function fillChartFromHistory(plot) {
 }
 
 // Today by 15 minutes for one queue: answered, abandoned, service level and average talk time of
-// each quarter hour since the tenant's midnight (the last row so far), newest first.
+// each quarter hour since the tenant's midnight (the last row so far), newest first. One request
+// at a time: a refresh comes a minute after the previous answer, and an answer for a queue no
+// longer selected is dropped.
+const today = { midnight: 0, request: 0, timer: null };
+
+async function tenantMidnight(now, statistic) {
+  // The day bucket's start is the tenant's midnight (its time zone, not the browser's): asked
+  // once a day.
+  if (today.midnight && now < today.midnight + 23 * 3_600_000) return today.midnight;
+  const day = await history(now - 1, now, '1d', [statistic]);
+  today.midnight = day.data.statistics[0]?.buckets[0]?.start ?? now - (now % 86_400_000);
+  return today.midnight;
+}
+
+function scheduleToday(ms) {
+  clearTimeout(today.timer);
+  today.timer = setTimeout(() => showToday().catch(console.error), ms);
+}
+
 async function showToday() {
   const q = $('today-queue').value;
   const table = $('today');
-  if (!q) return;
+  if (!q || !state.token) return;
+  const request = ++today.request;
   const now = Date.now();
   const statistics = TODAY_STATS.map(([key, s]) => ({ statisticId: key, objectType: 'Queue', objectId: q, ...s }));
   statistics.push({ statisticId: 'aht', objectType: 'Tenant', objectId: state.tenant, definition: AHT_DEFINITION(q) });
   try {
-    // The day bucket's start is the tenant's midnight (its time zone, not the browser's).
-    const day = await history(now - 1, now, '1d', [statistics[0]]);
-    const midnight = day.data.statistics[0]?.buckets[0]?.start ?? now - (now % 86_400_000);
+    const midnight = await tenantMidnight(now, statistics[0]);
     const r = await history(midnight, now, '15m', statistics);
+    if (request !== today.request) return;  // another queue was chosen meanwhile
     const rows = new Map();
     for (const s of r.data.statistics) {
       for (const b of s.buckets) {
@@ -418,7 +441,9 @@ async function showToday() {
     table.dataset.queue = q;
     $('today-error').textContent = '';
   } catch (e) {
-    $('today-error').textContent = `history unavailable: ${e.message}`;
+    if (request === today.request) $('today-error').textContent = `history unavailable: ${e.message}`;
+  } finally {
+    if (request === today.request && state.token) scheduleToday(60_000);
   }
 }
 
@@ -444,7 +469,6 @@ async function showBoard() {
   const todayQueue = $('today-queue');
   todayQueue.replaceChildren(...layout.queues.map((q) => new Option(`Queue ${q}`, q)));
   showToday().catch(console.error);
-  state.timers.push(setInterval(() => showToday().catch(console.error), 60_000));
   state.timers.push(setInterval(() => {
     const now = Date.now();
     for (const a of state.agents.values()) {
@@ -456,6 +480,9 @@ async function showBoard() {
 
 async function logout() {
   state.timers.splice(0).forEach(clearInterval);
+  clearTimeout(today.timer);
+  today.request++;
+  today.midnight = 0;
   await unsubscribe().catch(() => {});
   if (state.cometd) state.cometd.disconnect();
   state.cometd = null;
