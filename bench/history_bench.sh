@@ -44,6 +44,7 @@ TOML
 "$bin" serve --config "$work/history.toml" --listen 127.0.0.1:18093 2> "$work/server.log" &
 pid=$!
 for _ in $(seq 300); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "$url/readyz" >/dev/null || { echo "server did not become ready" >&2; cat "$work/server.log" >&2; exit 1; }
 
 echo "simulating 1000 agents, 10 queues for ${sim_seconds} s (--fast)…"
 "$bin" simulate --url "$url" --client feeder:feeder-secret --agents 1000 --queues 10 --rate 30 \

@@ -19,11 +19,7 @@ class ClusterLogTest : public ::testing::Test {
     const std::string failed =
         nats_.Start(::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(failed.empty()) << failed;
-    storage::JetStreamOptions o;
-    o.servers = {nats_.Url()};
-    o.stream = "TEST";
-    o.subject_prefix = "t";
-    auto js = storage::JetStream::Open(o);
+    auto js = nats_.Connect("TEST", "t");
     ASSERT_TRUE(js) << js.error().message;
     js_ = std::move(*js);
     log_ = std::make_unique<ClusterLog>(*js_, 2);

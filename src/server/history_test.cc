@@ -82,11 +82,7 @@ class HistoryFromLogTest : public ::testing::Test {
     const std::string failed =
         nats_.Start(::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(failed.empty()) << failed;
-    storage::JetStreamOptions o;
-    o.servers = {nats_.Url()};
-    o.stream = "HIST";
-    o.subject_prefix = "h";
-    auto js = storage::JetStream::Open(o);
+    auto js = nats_.Connect("HIST", "h");
     ASSERT_TRUE(js) << js.error().message;
     js_ = std::move(*js);
     dir_ = std::filesystem::path(::testing::TempDir()) /

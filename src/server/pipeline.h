@@ -191,6 +191,8 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
   // Cluster state.
   ClusterSetup cluster_;
   std::atomic<std::uint64_t> next_request_{0};
+  // The continuation of this node's command `request`, taken out (null: answered already).
+  std::function<void(Result<stats::Engine*>)> TakePending(std::uint64_t request);
   std::mutex pending_mu_;  // guards pending_
   std::unordered_map<std::uint64_t, std::function<void(Result<stats::Engine*>)>> pending_;
   std::map<std::string, std::uint64_t> positions_;  // engine thread: last seq applied per tenant

@@ -342,14 +342,8 @@ void Pipeline::DurableCluster(std::string tenant, std::string command,
       // the command once it comes back).
       const std::uint64_t seq = ack->seq;
       cluster_.log->After(cluster_.wait_bound_ms, [this, request, seq] {
-        std::function<void(Result<stats::Engine*>)> waiting;
-        {
-          std::lock_guard lock(pending_mu_);
-          auto it = pending_.find(request);
-          if (it == pending_.end()) return;
-          waiting = std::move(it->second);
-          pending_.erase(it);
-        }
+        auto waiting = TakePending(request);
+        if (!waiting) return;
         waiting(Error{Errc::kUnavailable,
                       "the request is stored in the stream (seq " + std::to_string(seq) +
                           ") but this node has not received it back within " +
@@ -359,14 +353,8 @@ void Pipeline::DurableCluster(std::string tenant, std::string command,
       });
       return;
     }
-    std::function<void(Result<stats::Engine*>)> waiting;
-    {
-      std::lock_guard lock(pending_mu_);
-      auto it = pending_.find(request);
-      if (it == pending_.end()) return;
-      waiting = std::move(it->second);
-      pending_.erase(it);
-    }
+    auto waiting = TakePending(request);
+    if (!waiting) return;
     {
       std::lock_guard l(mu_);
       ++stats_.storage_failures;
@@ -423,14 +411,7 @@ void Pipeline::OnDelivered(const std::string& tenant, storage::JetStream::Delive
   // A command or a session record: the node that published it runs its own continuation (which
   // answers its client); every other node replays it. Both have the same effect.
   std::function<void(Result<stats::Engine*>)> then;
-  if (b.origin == cluster_.node && b.request != 0) {
-    std::lock_guard lock(pending_mu_);
-    auto it = pending_.find(b.request);
-    if (it != pending_.end()) {
-      then = std::move(it->second);
-      pending_.erase(it);
-    }
-  }
+  if (b.origin == cluster_.node && b.request != 0) then = TakePending(b.request);
   {
     std::lock_guard l(mu_);
     last_stamp_ = std::max(last_stamp_, b.stamp);
@@ -464,6 +445,15 @@ void Pipeline::OnDelivered(const std::string& tenant, storage::JetStream::Delive
     snapshots_.MaybeTake(engine, false);
     Reached(tenant, seq);
   });
+}
+
+std::function<void(Result<stats::Engine*>)> Pipeline::TakePending(std::uint64_t request) {
+  std::lock_guard lock(pending_mu_);
+  auto it = pending_.find(request);
+  if (it == pending_.end()) return nullptr;
+  auto taken = std::move(it->second);
+  pending_.erase(it);
+  return taken;
 }
 
 void Pipeline::ApplyDelivered(stats::Engine& engine, const std::string& tenant, std::uint64_t seq,

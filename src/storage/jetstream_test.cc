@@ -20,11 +20,7 @@ class JetStreamTest : public ::testing::Test {
     const std::string failed =
         nats_.Start(::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_TRUE(failed.empty()) << failed;
-    JetStreamOptions o;
-    o.servers = {nats_.Url()};
-    o.stream = "TEST";
-    o.subject_prefix = "t";
-    auto js = JetStream::Open(o);
+    auto js = nats_.Connect("TEST", "t");
     ASSERT_TRUE(js) << js.error().message;
     js_ = std::move(*js);
   }

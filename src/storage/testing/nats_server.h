@@ -7,7 +7,11 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "common/errc.h"
+#include "storage/jetstream.h"
 
 namespace tally::storage::testing {
 
@@ -22,6 +26,15 @@ class NatsServer final {
   [[nodiscard]] std::string Start(const std::string& name);
   void Stop();
   [[nodiscard]] std::string Url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  // A JetStream client of this server on stream `stream`, subjects `prefix`.…
+  [[nodiscard]] Result<std::unique_ptr<JetStream>> Connect(const std::string& stream,
+                                                           const std::string& prefix) const {
+    JetStreamOptions o;
+    o.servers = {Url()};
+    o.stream = stream;
+    o.subject_prefix = prefix;
+    return JetStream::Open(o);
+  }
 
  private:
   std::filesystem::path dir_;
