@@ -143,9 +143,28 @@ Result<stats::KeyValues> DefinitionFields(const json::object& def, const std::st
       return Error{Errc::kInvalidArgument,
                    "field '" + where + "." + std::string(key) + "' must be a string or a number"};
     }
+    if (key == kAccumulateFromKey && text != "open" && text != "window") {
+      return Error{Errc::kInvalidArgument, "field '" + where + "." + std::string(key) +
+                                               "' must be \"window\" (exact from the window's "
+                                               "start, the default) or \"open\""};
+    }
     kv.emplace_back(std::string(key), std::move(text));
   }
   return kv;
+}
+
+// Takes the accumulateFrom key out of a definition: true when the statistic is exact on open.
+bool TakeAccumulateFrom(stats::KeyValues& kv) {
+  bool exact = true;
+  for (auto it = kv.begin(); it != kv.end();) {
+    if (it->first == kAccumulateFromKey) {
+      exact = it->second != "open";
+      it = kv.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return exact;
 }
 
 std::string QueryValue(const std::vector<std::pair<std::string, std::string>>& q,
@@ -197,6 +216,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
   const Clock& clock;
   bayeux::Server* notifications;
   Updates updates;  // the notification path's one exit
+  ExactOpen* exact = nullptr;
   IdentityStore identities;
   std::string node;  // this node's name (a session's home)
   std::unordered_map<std::uint64_t, UpdateTargetPtr> by_handle;  // engine thread
@@ -431,7 +451,9 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
                    [self = shared_from_this(), who, op = *op, session, asks = std::move(asks), r,
                     verbose = *verbose, path = req.path](Result<stats::Engine*> e) mutable {
                      if (!e) return r.Send(ErrorResponse(e.error(), path));
-                     r.Send(self->Subscribe(**e, who, op, session, asks, verbose, path));
+                     HttpResponse answer =
+                         self->Subscribe(**e, who, op, session, asks, verbose, path, &r);
+                     if (answer.status != 0) r.Send(std::move(answer));
                    });
   }
 
@@ -476,10 +498,26 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     return asks;
   }
 
-  // Creates the subscription on the engine thread (live, and again on replay).
+  // An answer waiting for its ad-hoc statistics to become exact (engine thread only).
+  struct ExactWait {
+    json::object out;  // the answer; data.statistics[index] are replaced as they become exact
+    struct Item {
+      size_t index = 0;
+      OpenStat stat;
+    };
+    std::vector<Item> items;
+    size_t waiting = 0;
+    bool verbose = false;
+    Responder r;
+  };
+
+  // Creates the subscription on the engine thread (live, and again on replay). Ad-hoc
+  // statistics are made exact on open (ExactOpen) unless their definition says
+  // accumulateFrom=open; with `deferred` (live), an answer that must wait for them is not
+  // returned (status 0) but sent by the last one's completion.
   HttpResponse Subscribe(stats::Engine& e, const Principal& who, const std::string& op,
                          const std::string& session, std::vector<Ask>& asks, bool verbose,
-                         const std::string& path) {
+                         const std::string& path, const Responder* deferred = nullptr) {
     auto& mine = subscriptions[Key(who)];
     if (mine.count(op) != 0) {
       return ErrorResponse(409, "field 'operationId': subscription '" + op + "' already exists",
@@ -494,9 +532,17 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     Subscription sub{op, session, {}};
     json::array values;
     json::array errors;
+    struct ToExact {
+      size_t index;
+      size_t ask;
+      stats::KeyValues fields;
+    };
+    std::vector<ToExact> to_exact;
     for (size_t i = 0; i < asks.size(); ++i) {
       Ask& a = asks[i];
-      auto opened = a.stat.name.empty() ? e.OpenDefinition(who.tenant, a.definition, a.ref)
+      stats::KeyValues fields = a.definition;
+      const bool make_exact = a.stat.name.empty() && TakeAccumulateFrom(fields);
+      auto opened = a.stat.name.empty() ? e.OpenDefinition(who.tenant, fields, a.ref)
                                         : e.OpenCatalog(who.tenant, a.stat.name, a.ref);
       if (!opened) {
         errors.push_back(
@@ -505,6 +551,7 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
         continue;
       }
       a.stat.handle = opened->handle;
+      if (make_exact && exact != nullptr) to_exact.push_back({values.size(), i, fields});
       values.push_back(StatEntry(a.stat, opened->value, verbose));
       sub.stats.push_back(a.stat);
       by_handle[a.stat.handle] = TargetOf(Key(who), op, session, a.stat);
@@ -513,6 +560,42 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     json::object out = Ok(json::object{
         {"subscriptionId", op}, {"operationId", op}, {"statistics", std::move(values)}});
     if (!errors.empty()) out["errors"] = std::move(errors);
+    if (to_exact.empty()) return Json(200, out);
+    std::shared_ptr<ExactWait> wait;
+    if (deferred != nullptr) {
+      wait = std::make_shared<ExactWait>();
+      wait->out = std::move(out);
+      wait->waiting = to_exact.size();
+      wait->verbose = verbose;
+      wait->r = *deferred;
+    }
+    for (const ToExact& t : to_exact) {
+      const Ask& a = asks[t.ask];
+      std::function<void(stats::Engine&, bool, const std::string&)> done =
+          [](stats::Engine&, bool, const std::string&) {};
+      if (wait) {
+        done = [self = shared_from_this(), wait, index = t.index, stat = a.stat](
+                   stats::Engine& en, bool exact_now, const std::string& note) {
+          // The value now, exact or not (the subscription may be gone: then as opened).
+          json::array& list = wait->out["data"].as_object()["statistics"].as_array();
+          if (auto v = en.Get(stat.handle); v && index < list.size()) {
+            list[index] = self->StatEntry(stat, *v, wait->verbose);
+          }
+          if (index < list.size()) {
+            json::object& entry = list[index].as_object();
+            entry["exact"] = exact_now;
+            if (!exact_now) entry["exactNote"] = note;
+          }
+          if (--wait->waiting == 0) wait->r.Send(Json(200, wait->out));
+        };
+      }
+      exact->Start(who.tenant, a.stat.handle, t.fields, a.ref, std::move(done));
+    }
+    if (wait) {
+      HttpResponse deferred_answer;
+      deferred_answer.status = 0;  // sent by the last statistic's completion
+      return deferred_answer;
+    }
     return Json(200, out);
   }
 
@@ -674,6 +757,8 @@ StatisticsApi::StatisticsApi(EngineAccess& engine, Authenticator authenticate, L
 }
 
 StatisticsApi::~StatisticsApi() = default;
+
+void StatisticsApi::SetExactOpen(ExactOpen* exact) { impl_->exact = exact; }
 
 void StatisticsApi::SetLimits(const Limits& limits) {
   std::lock_guard lock(impl_->limits_mu);

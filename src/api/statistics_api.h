@@ -43,6 +43,25 @@ class EngineAccess {
   }
 };
 
+// Exact on open (server/exact_open.h; docs/statistics.md "Exact on open"): an ad-hoc statistic
+// just opened gets the value it would have had, had it been open since its window began.
+class ExactOpen {
+ public:
+  virtual ~ExactOpen() = default;
+  // Engine thread: `handle` was opened with `definition` (without kAccumulateFromKey) on
+  // `object`. `done` runs once on the engine thread: exact=true once the exact state is in the
+  // statistic; false with a note when it will not be, or when the wait bound passed (the work
+  // goes on; the value becomes exact later and is notified).
+  virtual void Start(
+      const std::string& tenant, std::uint64_t handle, const stats::KeyValues& definition,
+      const stats::ObjectRef& object,
+      std::function<void(stats::Engine&, bool exact, const std::string& note)> done) = 0;
+};
+
+// The definition key that chooses Stat Server's own behaviour: "open" (accumulate from the
+// open) instead of "window" (the default: exact from the window's start).
+inline constexpr const char* kAccumulateFromKey = "accumulateFrom";
+
 using Authenticator = std::function<Result<Principal>(const HttpRequest&)>;
 
 struct Limits {
@@ -68,6 +87,9 @@ class StatisticsApi final {
   ~StatisticsApi();
 
   [[nodiscard]] std::vector<Route> Routes();
+  // Before requests: where ad-hoc statistics are made exact on open (null: Stat Server's
+  // semantics, accumulating from the open).
+  void SetExactOpen(ExactOpen* exact);
   // A live reload: the limits of requests from now on (any thread).
   void SetLimits(const Limits& limits);
 

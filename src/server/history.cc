@@ -1,7 +1,5 @@
 #include "server/history.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -10,13 +8,8 @@
 #include <boost/json.hpp>
 
 #include "api/values.h"
-#include "events/codec.h"
-#include "server/cluster_log.h"
-#include "server/order_gate.h"
 #include "server/reload.h"
 #include "stats/definition.h"
-#include "storage/jetstream.h"
-#include "storage/journal.h"
 
 namespace tally::server {
 
@@ -53,124 +46,8 @@ struct Series {
   std::map<TimeMs, stats::StatValue> closed;  // bucket end → value
 };
 
-// One unit of a tenant's log as the live engine applied it: an SQLite record, or a stream message
-// (one batch of one kind).
-struct Unit {
-  storage::RecordKind kind = storage::RecordKind::kEvent;
-  TimeMs time = 0;  // the stamp
-  const std::string* bodies = nullptr;
-  size_t count = 0;
-  // The stream decides (docs/cluster.md): a batch behind a stored event of one of its DNs is
-  // skipped whole, on every replica, so history skips it too.
-  bool gated = false;
-};
-using OnUnit = std::function<bool(const Unit&)>;
-
-// What history reads: a tenant's records, in the order the live engine applied them.
-class LogReader {
- public:
-  virtual ~LogReader() = default;
-  // The first unit recovery looks at (whether the log starts with configuration records).
-  [[nodiscard]] virtual Result<void> First(const OnUnit& on) = 0;
-  [[nodiscard]] virtual Result<void> Scan(const OnUnit& on) = 0;
-};
-
-class JournalReader final : public LogReader {
- public:
-  JournalReader(std::unique_ptr<storage::Journal> journal, std::string tenant)
-      : journal_(std::move(journal)), tenant_(std::move(tenant)) {}
-  Result<void> First(const OnUnit& on) override {
-    auto r = journal_->Scan(0, [&](const storage::Record& rec) {
-      (void)on(Unit{rec.kind, rec.time, &rec.body, 1, false});
-      return false;
-    });
-    if (!r) return r.error();
-    return {};
-  }
-  Result<void> Scan(const OnUnit& on) override {
-    auto r = journal_->Scan(0, [&](const storage::Record& rec) {
-      if (rec.tenant != tenant_) return true;
-      return on(Unit{rec.kind, rec.time, &rec.body, 1, false});
-    });
-    if (!r) return r.error();
-    return {};
-  }
-
- private:
-  std::unique_ptr<storage::Journal> journal_;
-  std::string tenant_;
-};
-
-class StreamReader final : public LogReader {
- public:
-  StreamReader(storage::JetStream& js, std::string tenant, const std::atomic<bool>* stop)
-      : js_(js), tenant_(std::move(tenant)), stop_(stop) {}
-  Result<void> First(const OnUnit& on) override { return Read(on, true); }
-  Result<void> Scan(const OnUnit& on) override { return Read(on, false); }
-
- private:
-  Result<void> Read(const OnUnit& on, bool first) {
-    auto r = js_.Read(
-        tenant_, 0,
-        [&](storage::JetStream::Delivered&& d) {
-          if (!d.ok || d.batch.bodies.empty()) return true;  // skipped live too
-          if (d.batch.kind == storage::StreamKind::kSessions) return true;
-          const bool events = d.batch.kind == storage::StreamKind::kEvents;
-          const bool more = on(Unit{
-              events ? storage::RecordKind::kEvent : storage::RecordKind::kCommand, d.batch.stamp,
-              d.batch.bodies.data(), events ? d.batch.bodies.size() : 1, events});
-          return more && !first;
-        },
-        stop_);
-    if (!r) return r.error();
-    return {};
-  }
-
-  storage::JetStream& js_;
-  std::string tenant_;
-  const std::atomic<bool>* stop_;
-};
-
 Error Bad(const std::string& field, const std::string& message) {
   return Error{Errc::kInvalidArgument, field + ": " + message};
-}
-
-// The tenant's log: the SQLite journal file, or the cluster's stream. Errors when its start is
-// gone (retention) or it cannot be read here.
-Result<std::unique_ptr<LogReader>> OpenLog(const HistorySource& source, const std::string& tenant,
-                                           const std::atomic<bool>* stop) {
-  if (source.stream) {
-    storage::JetStream* js = source.stream();
-    if (js == nullptr) {
-      return Error{Errc::kUnavailable,
-                   "this node is not connected to the stream yet: retry in a moment"};
-    }
-    const std::string key = PurgedKey(tenant);
-    auto purged = js->Values(key);  // by prefix: another tenant's key may start with this one
-    if (!purged) return purged.error();
-    for (const auto& [k, through] : *purged) {
-      if (k != key) continue;
-      return Bad("data.from",
-                 "the stream's first records of this tenant were removed by retention (up to seq " +
-                     through +
-                     "): this version computes history from a stream that holds its start");
-    }
-    return std::unique_ptr<LogReader>(std::make_unique<StreamReader>(*js, tenant, stop));
-  }
-  if (source.journal_path.empty() || ::access(source.journal_path.c_str(), R_OK) != 0) {
-    return Error{Errc::kUnavailable,
-                 "history is computed from the journal (the SQLite file of storage.path, or the "
-                 "JetStream stream): this server has neither (a volatile journal)"};
-  }
-  auto opened = storage::Journal::Open({source.journal_path, storage::Durability::kNormal});
-  if (!opened) return opened.error();
-  if ((*opened)->PrunedThrough() > 0) {
-    return Bad("data.from",
-               "the journal's first records were removed by retention (up to seq " +
-                   std::to_string((*opened)->PrunedThrough()) +
-                   "): this version computes history from a journal that holds its start");
-  }
-  return std::unique_ptr<LogReader>(std::make_unique<JournalReader>(std::move(*opened), tenant));
 }
 
 }  // namespace
@@ -224,29 +101,11 @@ Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
   auto log = OpenLog(source, request.tenant, stop);
   if (!log) return log.error();
 
-  // The scratch engine, built as recovery builds it: from the log's own configuration records
-  // when it starts with them, else from the configuration file.
+  // The scratch engine, built as recovery builds it (log_replay.h).
   stats::Engine engine;
-  bool by_records = true;
   TimeMs first_time = 0;
-  if (auto first = (*log)->First([&](const Unit& u) {
-        by_records = u.kind == storage::RecordKind::kCommand && IsReconfigureCommand(u.bodies[0]);
-        first_time = u.time;
-        return false;
-      });
-      !first) {
-    return first.error();
-  }
-  stats::TenantSetup bare;
-  bare.name = setup->name;
-  bare.time_zone = setup->time_zone;
-  if (by_records) {
-    if (auto r = engine.AddTenant(bare, source.wall_clock ? first_time : 0); !r) return r.error();
-  } else {
-    if (auto r = engine.SetCatalog(source.catalog); !r) return r.error();
-    if (auto r = engine.AddTenant(*setup, source.wall_clock ? first_time : 0); !r) {
-      return r.error();
-    }
+  if (auto built = BuildScratch(source, *setup, **log, engine, first_time); !built) {
+    return built.error();
   }
 
   std::vector<Series> series(request.asks.size());
@@ -322,7 +181,7 @@ Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
     }
   };
   TimeMs last_time = source.wall_clock ? first_time : stats::kMinEventTime;
-  OrderGate gate;  // the stream's verdict, as every replica decides it
+  UnitDecoder decoder(request.tenant);  // the stream's verdict, as every replica decides it
   std::vector<stats::Event> batch;
   // One record: time moves as in the live engine — with the wall clock at the record's stamp,
   // with the event clock at each event's own time. False once past the range.
@@ -347,7 +206,7 @@ Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
     return true;
   };
   bool stopped = false;
-  auto scan = (*log)->Scan([&](const Unit& u) {
+  auto scan = (*log)->Scan(0, [&](const LogUnit& u) {
     if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
       stopped = true;
       return false;
@@ -357,15 +216,7 @@ Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
       if (!IsReconfigureCommand(u.bodies[0])) return true;
       return apply(u.time, nullptr, &u.bodies[0]);
     }
-    batch.clear();
-    for (size_t i = 0; i < u.count; ++i) {
-      auto e = events::ParseEvent(u.bodies[i], events::NormalizeOptions{request.tenant, u.time});
-      if (e) batch.push_back(std::move(*e));  // what recovery quarantines is skipped here too
-    }
-    if (u.gated) {
-      if (gate.CheckStored(batch)) return true;
-      for (const auto& e : batch) gate.Observe(e);
-    }
+    if (!decoder.Decode(u, batch)) return true;
     for (const auto& e : batch) {
       if (!apply(u.time, &e, nullptr)) return false;
     }

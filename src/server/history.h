@@ -21,11 +21,8 @@
 #include "common/errc.h"
 #include "common/http.h"
 #include "common/principal.h"
+#include "server/log_replay.h"
 #include "stats/engine.h"
-
-namespace tally::storage {
-class JetStream;
-}  // namespace tally::storage
 
 namespace tally::server {
 
@@ -56,15 +53,8 @@ struct HistorySeries {
   std::string error;  // this statistic could not be computed (unknown name, bad definition…)
 };
 
-struct HistorySource {
-  std::string journal_path;  // the SQLite journal of one node (empty: none, or a cluster)
-  // A cluster: the node's stream once connected (null before); history reads the tenant's
-  // messages from the stream's start.
-  std::function<storage::JetStream*()> stream;
-  std::vector<stats::CatalogEntry> catalog;  // the configured catalog (names → fields)
-  std::vector<stats::TenantSetup> tenants;   // the configured tenants
-  bool wall_clock = true;                    // as the live engine moves time
-  std::uint64_t max_buckets = 20'000;        // statistics × buckets per request
+struct HistorySource : LogSource {
+  std::uint64_t max_buckets = 20'000;  // statistics × buckets per request
 };
 
 // The bucket length in ms of "15m" … "1d" (nominal; a day may be 23 or 25 h); 0 when unknown.

@@ -6,6 +6,7 @@
 #include "common/binary.h"
 #include "common/log.h"
 #include "events/codec.h"
+#include "server/reload.h"
 
 namespace tally::server {
 
@@ -183,13 +184,15 @@ void Pipeline::Submit(api::IngestBatch submitted, Done done) {
         engine_.Post(
             [this, batch, first = r->first_seq, last = r->last_seq](stats::Engine& engine) {
               std::vector<stats::Notification>& out = engine_.Notifications();
+              Observe(engine, batch);
               for (size_t i = 0; i < batch->size(); ++i) {
                 const stats::Event& e = (*batch)[i];
                 if (auto refused = ApplyEvent(engine, e, out)) Quarantine(first + i, *refused);
                 engine_.OnApplied(e);
               }
+              applied_seq_ = last;
               snapshots_.Applied(last, batch->size());
-              snapshots_.MaybeTake(engine, false);
+              MaybeSnapshot(engine, false);
             });
         done(api::IngestResult{r->count, r->first_seq, r->last_seq, false});
       },
@@ -216,6 +219,31 @@ void Pipeline::Quarantine(std::uint64_t seq, const std::string& reason) {
   if (writer_ != nullptr) writer_->SubmitState(QuarantineKey(seq), reason);
 }
 
+void Pipeline::MaybeSnapshot(stats::Engine& engine, bool force) {
+  if (observer_ != nullptr && observer_->Watching()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (held_since_ == std::chrono::steady_clock::time_point{}) held_since_ = now;
+    if (force) {
+      TALLY_LOG_INFO(
+          "snapshot skipped: statistics are being made exact on open; the next start replays "
+          "them from the journal");
+      return;
+    }
+    if (now - held_since_ < std::chrono::minutes(1)) return;
+    TALLY_LOG_WARN(
+        "snapshot: statistics have been made exact on open for a minute; taking it anyway (one "
+        "restored from it counts from its open)");
+  }
+  held_since_ = {};
+  snapshots_.MaybeTake(engine, force);
+}
+
+std::uint64_t Pipeline::AppliedPosition(const std::string& tenant) const {
+  if (!Clustered()) return applied_seq_;
+  auto it = positions_.find(tenant);
+  return it == positions_.end() ? 0 : it->second;
+}
+
 std::string QuarantineKey(std::uint64_t seq) { return "quarantine/" + std::to_string(seq); }
 
 void Pipeline::Durable(std::string tenant, std::string command,
@@ -228,10 +256,12 @@ void Pipeline::DurableBeforeReady(std::string tenant, std::string command,
                                   std::function<void(Result<stats::Engine*>)> then) {
   if (Clustered()) return DurableCluster(std::move(tenant), std::move(command), std::move(then));
   std::lock_guard lock(mu_);
-  std::vector<storage::Record> records{storage::Record{
-      0, storage::RecordKind::kCommand, std::move(tenant), Stamp(), std::move(command)}};
+  const bool reconfigure = IsReconfigureCommand(command);
+  std::vector<storage::Record> records{
+      storage::Record{0, storage::RecordKind::kCommand, tenant, Stamp(), std::move(command)}};
   writer_->Submit(
-      std::move(records), "", [this, then = std::move(then)](Result<storage::BatchRange> r) {
+      std::move(records), "",
+      [this, reconfigure, tenant, then = std::move(then)](Result<storage::BatchRange> r) {
         if (!r) {
           {
             std::lock_guard l(mu_);
@@ -244,10 +274,12 @@ void Pipeline::DurableBeforeReady(std::string tenant, std::string command,
           std::lock_guard l(mu_);
           ++stats_.commands;
         }
-        engine_.Post([this, then, seq = r->last_seq](stats::Engine& engine) {
+        engine_.Post([this, then, reconfigure, tenant, seq = r->last_seq](stats::Engine& engine) {
           then(&engine);
+          applied_seq_ = seq;
+          if (reconfigure && observer_ != nullptr) observer_->Reconfigured(tenant);
           snapshots_.Applied(seq, 1);
-          snapshots_.MaybeTake(engine, false);
+          MaybeSnapshot(engine, false);
         });
       });
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -57,6 +58,20 @@ struct PipelineStats {
 // why). Recovery skips such records: one bad record is never a reason not to start.
 [[nodiscard]] std::string QuarantineKey(std::uint64_t seq);
 
+// Sees what the engine applies, on the engine thread (exact-on-open follows the live engine
+// through it: exact_open.h).
+class ApplyObserver {
+ public:
+  virtual ~ApplyObserver() = default;
+  // Is anything following? (Checked before every applied record: keep it cheap.)
+  [[nodiscard]] virtual bool Watching() const = 0;
+  // `events` are about to be applied, at the engine's current time of their tenants.
+  virtual void Applying(stats::Engine& engine,
+                        const std::shared_ptr<const std::vector<stats::Event>>& events) = 0;
+  // A reload (a reconfigure record) of `tenant` was applied.
+  virtual void Reconfigured(const std::string& tenant) = 0;
+};
+
 class Pipeline final : public api::EngineAccess, public api::EventSink {
  public:
   // `writer`: the SQLite journal's writer (null with a JetStream journal: UseCluster()).
@@ -91,8 +106,12 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
   // outlive the process).
   void SetApplicationState(ApplicationState& app, SnapshotStore& store, SnapshotPolicy policy,
                            bool take);
-  // Engine thread: a snapshot when the policy says so (or `force`).
-  void MaybeSnapshot(stats::Engine& engine, bool force) { snapshots_.MaybeTake(engine, force); }
+  // Engine thread: a snapshot when the policy says so (or `force`). While the apply observer
+  // watches (statistics being made exact on open, exact_open.h) it waits — such a statistic
+  // would be saved with its value since the open, and nothing would make it exact after a
+  // restart from that snapshot — for at most a minute; a forced one (at shutdown) is skipped
+  // then: recovery replays the opens from the journal and makes them exact again.
+  void MaybeSnapshot(stats::Engine& engine, bool force);
   [[nodiscard]] SnapshotStats Snapshots() const { return snapshots_.Stats(); }
 
   // Loads the newest usable snapshot (a refused one is reported and an older one, or the whole
@@ -135,6 +154,13 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
     progress_ = std::move(observer);
   }
 
+  // Before the engine thread starts: who sees what the engine applies (null: nobody).
+  void SetApplyObserver(ApplyObserver* observer) { observer_ = observer; }
+  // Engine thread (or the recovering thread): the position of the log the engine has applied
+  // for `tenant` — the SQLite journal's seq (one sequence for every tenant), or the tenant's
+  // stream seq in a cluster.
+  [[nodiscard]] std::uint64_t AppliedPosition(const std::string& tenant) const;
+
   void SetReady(bool ready) { ready_.store(ready); }
   [[nodiscard]] bool Ready() const { return ready_.load(); }
   [[nodiscard]] PipelineStats Stats() const;
@@ -173,8 +199,17 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
   std::string SaveState() const;
   bool LoadState(std::string_view data);
 
+  // The observer, when watching, gets `events` before they are applied.
+  void Observe(stats::Engine& engine,
+               const std::shared_ptr<const std::vector<stats::Event>>& events) {
+    if (observer_ != nullptr && observer_->Watching()) observer_->Applying(engine, events);
+  }
+
   EngineThread& engine_;
   storage::JournalWriter* writer_;
+  ApplyObserver* observer_ = nullptr;
+  std::uint64_t applied_seq_ = 0;  // engine thread: the SQLite journal's applied seq
+  std::chrono::steady_clock::time_point held_since_{};  // engine thread: snapshot waiting since
   const Clock& clock_;
   ClockMode mode_;
   std::atomic<bool> ready_{false};

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "events/codec.h"
 #include "server/pipeline.h"
+#include "server/reload.h"
 
 namespace tally::server {
 namespace {
@@ -424,6 +425,7 @@ void Pipeline::OnDelivered(const std::string& tenant, storage::JetStream::Delive
         TALLY_LOG_ERROR("journal: stream seq {}: {}", seq, moved.error().message);
       }
     }
+    if (observer_ != nullptr && IsReconfigureCommand(body)) observer_->Reconfigured(tenant);
     if (then) {
       then(&engine);
     } else {
@@ -442,7 +444,7 @@ void Pipeline::OnDelivered(const std::string& tenant, storage::JetStream::Delive
     }
     positions_[tenant] = seq;
     snapshots_.Applied(0, 1);
-    snapshots_.MaybeTake(engine, false);
+    MaybeSnapshot(engine, false);
     Reached(tenant, seq);
   });
 }
@@ -497,6 +499,9 @@ void Pipeline::ApplyDelivered(stats::Engine& engine, const std::string& tenant, 
     TALLY_LOG_INFO("journal: tenant '{}' stream seq {} skipped: {} (event {} of the record)",
                    tenant, seq, refused->message, refused->index);
   } else {
+    if (observer_ != nullptr && observer_->Watching()) {
+      Observe(engine, std::make_shared<const std::vector<stats::Event>>(batch));
+    }
     for (const stats::Event& e : batch) {
       if (auto failed = ApplyEvent(engine, e, out)) {
         {
@@ -510,7 +515,7 @@ void Pipeline::ApplyDelivered(stats::Engine& engine, const std::string& tenant, 
   }
   positions_[tenant] = seq;
   snapshots_.Applied(0, batch.size());
-  snapshots_.MaybeTake(engine, false);
+  MaybeSnapshot(engine, false);
   Reached(tenant, seq);
   if (b.origin == cluster_.node && b.request != 0) {
     Decided decided;

@@ -66,6 +66,7 @@ Result<void> Pipeline::Recover(storage::Journal& journal,
     }
   };
   const std::uint64_t total = journal.LastSeq();
+  applied_seq_ = from;  // what the snapshot holds
   Progress(fmt::format("recovery: replaying journal records {}..{} from {}", from + 1, total,
                        journal.Path()));
   auto scan = journal.Scan(from, [&](const storage::Record& r) {
@@ -102,6 +103,7 @@ Result<void> Pipeline::Recover(storage::Journal& journal,
     }
     engine_.EndWork();
     discard.clear();
+    applied_seq_ = r.seq;
     ++stats_.recovered_records;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_log > std::chrono::seconds(2)) {
@@ -126,6 +128,7 @@ Result<void> Pipeline::Recover(storage::Journal& journal,
       TALLY_LOG_ERROR("recovery: {}", moved.error().message);
     }
   }
+  applied_seq_ = std::max(from, scan->last_good_seq);
   snapshots_.Recovered(from, scan->last_good_seq, scan->records);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

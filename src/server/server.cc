@@ -33,6 +33,7 @@
 #include "server/auth_holder.h"
 #include "server/engine_setup.h"
 #include "server/engine_thread.h"
+#include "server/exact_open.h"
 #include "server/history.h"
 #include "server/journal_setup.h"
 #include "server/metrics_wiring.h"
@@ -250,20 +251,32 @@ int Run(const config::Config& config, const RunOptions& options) {
   // Statistic history: the journal or the stream replayed off the engine thread
   // (server/history.h).
   std::vector<std::string> ignored_catalog_errors;
-  HistorySource history_source{storage->Clustered() || !storage->Durable()
-                                   ? std::string()
-                                   : config.Resolve(config.storage.path),
-                               {},
-                               CatalogEntries(config, ignored_catalog_errors),
-                               TenantSetups(config),
-                               clock_mode == ClockMode::kWall};
+  HistorySource history_source;
+  history_source.journal_path = storage->Clustered() || !storage->Durable()
+                                    ? std::string()
+                                    : config.Resolve(config.storage.path);
+  history_source.catalog = CatalogEntries(config, ignored_catalog_errors);
+  history_source.tenants = TenantSetups(config);
+  history_source.wall_clock = clock_mode == ClockMode::kWall;
   if (storage->Clustered()) {
     // Connected once recovery caught up (Ready() orders the connection before this read).
     history_source.stream = [&storage, &pipeline]() -> storage::JetStream* {
       return pipeline.Ready() ? &storage->Cluster()->Stream() : nullptr;
     };
   }
+  // Exact on open: ad-hoc statistics get their value since the window's start from the same log
+  // (server/exact_open.h).
+  LogSource exact_source = history_source;
+  std::atomic<bool> caught_up{false};  // the stream may be read: recovery caught up
+  if (storage->Clustered()) {
+    exact_source.stream = [&storage, &caught_up]() -> storage::JetStream* {
+      return caught_up.load() ? &storage->Cluster()->Stream() : nullptr;
+    };
+  }
   HistoryRunner history(std::move(history_source), 2);
+  ExactOpener exact(exact_source, engine, pipeline, ExactOpenOptions{});
+  pipeline.SetApplyObserver(&exact);
+  statistics.SetExactOpen(&exact);
   router.Add(HttpMethod::kPost, "/statistics/v3/operations/get-statistic-history",
              history.Handler([&auth](const HttpRequest& r) { return auth.Authenticate(r); }));
   auto observer = HttpRequestObserver(metrics);
@@ -350,6 +363,12 @@ int Run(const config::Config& config, const RunOptions& options) {
       const ReloadReport at_start = started.get_future().get();
       for (const auto& e : at_start.errors) TALLY_LOG_ERROR("configuration at start: {}", e);
       for (const auto& n : at_start.notes) TALLY_LOG_INFO("configuration at start: {}", n);
+    }
+    // Statistics recovery reopened are made exact again before the server is ready (bounded).
+    caught_up.store(true);
+    exact.Begin();
+    if (!exact.WaitIdle(ExactOpenOptions{}.wait_ms)) {
+      TALLY_LOG_WARN("exact on open: reopened statistics still computing; ready meanwhile");
     }
     pipeline.SetReady(true);
     for (const auto& id : legacy_identities) {
@@ -462,6 +481,7 @@ int Run(const config::Config& config, const RunOptions& options) {
     for (auto& t : reloads) t.first.join();
   }
   history.Stop();
+  exact.Stop();
   if (simulator) simulator->Stop();  // ends the simulated day; journaled before we go on
   pipeline.SetReady(false);
   if (!recovery_failed.load() && ready_once.load() && config.storage.snapshot_on_shutdown) {

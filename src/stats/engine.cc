@@ -344,6 +344,32 @@ Result<StatValue> Engine::Get(std::uint64_t handle) {
   return s->source->ValueAt(s->source->Now());
 }
 
+Result<std::string> Engine::SaveStatistic(std::uint64_t handle) {
+  auto& I = *impl_;
+  Subscription* s = I.notifier.Find(handle);
+  if (s == nullptr) return Error{Errc::kNotFound, "no such statistic handle"};
+  Impl::AdHoc* a = Impl::AdHocOf(s->source);
+  if (a == nullptr) return Error{Errc::kInvalidArgument, "not an ad-hoc statistic"};
+  return Impl::SaveAdHocState(*a);
+}
+
+Result<void> Engine::LoadStatistic(std::uint64_t handle, std::string_view bytes,
+                                   std::vector<Notification>& out) {
+  auto& I = *impl_;
+  Subscription* s = I.notifier.Find(handle);
+  if (s == nullptr) return Error{Errc::kNotFound, "no such statistic handle"};
+  Impl::AdHoc* a = Impl::AdHocOf(s->source);
+  if (a == nullptr) return Error{Errc::kInvalidArgument, "not an ad-hoc statistic"};
+  const std::string kept = Impl::SaveAdHocState(*a);
+  if (!Impl::LoadAdHocState(*a, bytes)) {
+    (void)Impl::LoadAdHocState(*a, kept);  // what it held is its own: it loads
+    return Error{Errc::kInvalidArgument, "the statistic's state does not fit its definition"};
+  }
+  I.notifier.MarkDirty(*a);
+  I.notifier.Flush(out);
+  return {};
+}
+
 bool Engine::HasCatalogStatistic(std::string_view name) const {
   for (const auto& e : impl_->catalog) {
     if (e.name == name) return true;
@@ -400,6 +426,29 @@ Result<std::vector<std::string>> Engine::Load(std::string_view data, bool adopt_
 }
 
 // ---------------------------------------------------------------- glue of the impl
+
+std::string Engine::Impl::SaveAdHocState(AdHoc& a) {
+  BinaryWriter w;
+  a.Stat().Save(w);
+  const ResetMemo* memo = a.Memo();
+  w.F64(memo != nullptr ? memo->value : 0);
+  w.I64(memo != nullptr ? memo->interval_s : 0);
+  return w.Take();
+}
+
+bool Engine::Impl::LoadAdHocState(AdHoc& a, std::string_view bytes) {
+  const Shape& shape = a.def->shape;
+  shape.Destroy(a.Words());
+  shape.Init(a.Words(), a.tenant->now);
+  BinaryReader r(bytes);
+  if (!a.Stat().Load(r)) return false;
+  ResetMemo memo;
+  memo.value = r.F64();
+  memo.interval_s = r.I64();
+  if (!r.Ok() || !r.AtEnd() || memo.interval_s < 0) return false;
+  if (ResetMemo* kept = a.Memo()) *kept = memo;
+  return true;
+}
 
 Result<std::shared_ptr<const Engine::Impl::AdHocDef>> Engine::Impl::ParsedAdHoc(
     const KeyValues& kv, const date::time_zone* zone, ObjectType type) {

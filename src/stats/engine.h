@@ -143,6 +143,14 @@ class Engine {
                                               const ObjectRef& object);
   void Close(std::uint64_t handle);
   [[nodiscard]] Result<StatValue> Get(std::uint64_t handle);
+  // Exact on open (server/exact_open.h): the accumulator of an ad-hoc statistic (with its Reset
+  // memo) as bytes, and back into an open ad-hoc statistic of the same definition — the state
+  // computed by another engine from the same log. Load is all or nothing (kInvalidArgument when
+  // the bytes do not fit the definition); the new value goes to Immediate subscribers in `out`.
+  // kNotFound for an unknown handle, kInvalidArgument for a catalog statistic.
+  [[nodiscard]] Result<std::string> SaveStatistic(std::uint64_t handle);
+  [[nodiscard]] Result<void> LoadStatistic(std::uint64_t handle, std::string_view bytes,
+                                           std::vector<Notification>& out);
 
   [[nodiscard]] bool HasCatalogStatistic(std::string_view name) const;
   [[nodiscard]] EngineCounters Counters() const;

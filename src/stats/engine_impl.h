@@ -458,6 +458,10 @@ struct Engine::Impl {
   void ReleaseParsed(const KeyValues& kv, const date::time_zone* zone, ObjectType type);
   // The ad-hoc statistic behind a subscription, if it is one.
   static AdHoc* AdHocOf(NotifiedSource* source) { return dynamic_cast<AdHoc*>(source); }
+  // An ad-hoc statistic's accumulator and Reset memo as bytes, and back (all or nothing is the
+  // caller's: on false the words hold a fresh state).
+  static std::string SaveAdHocState(AdHoc& a);
+  static bool LoadAdHocState(AdHoc& a, std::string_view bytes);
 
   // Snapshots (engine_snapshot.cc).
   void Save(BinaryWriter& w) const;

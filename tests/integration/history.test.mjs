@@ -98,7 +98,9 @@ async function recordLive(url, sup, live) {
     await send([{ type: 'EventTick', time: start }]);
     const created = await stats(url, sup, 'POST', '/subscriptions', { operationId: `live-${k}`, data: { statistics:
       ASKED.map(({ statisticId, objectType, objectId, definition, name }) => ({
-        statisticId, objectType, objectId, definition: name ? INBOUND_CALLS : definition })) } });
+        statisticId, objectType, objectId,
+        // Stat Server's semantics: counting from the open, at the bucket's start
+        definition: { ...(name ? INBOUND_CALLS : definition), accumulateFrom: 'open' } })) } });
     assert.equal(created.status, 200, JSON.stringify(created.body));
     assert.equal(created.body.data.statistics.length, ASKED.length, JSON.stringify(created.body));
     await send(events.filter((e) => e.time >= start && e.time < end));
