@@ -337,7 +337,10 @@ LoadResult FromTable(const toml::table& root, const std::string& name) {
   TableReader r(root, "", name, result.errors);
   r.Table("server", [&](TableReader& t) { ReadServer(t, cfg.server); });
   r.Table("log", [&](TableReader& t) { ReadLog(t, cfg.log); });
-  r.Table("statistics", [&](TableReader& t) { t.String("catalog", cfg.statistics.catalog); });
+  r.Table("statistics", [&](TableReader& t) {
+    t.String("catalog", cfg.statistics.catalog);
+    t.Integer("exact_open_wait_ms", cfg.statistics.exact_open_wait_ms, 0, 3'600'000);
+  });
   r.Table("auth", [&](TableReader& t) { ReadAuth(t, cfg.auth); });
   r.Table("limits", [&](TableReader& t) {
     t.Integer("statistics_per_request", cfg.limits.statistics_per_request, 1, 100'000);

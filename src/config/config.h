@@ -100,6 +100,8 @@ struct AuthConfig {
 
 struct StatisticsConfig {
   std::string catalog;  // relative to the config file's folder; empty: no predefined statistics
+  // How long a subscription's answer waits for its ad-hoc statistics to be exact on open.
+  std::int64_t exact_open_wait_ms = 10'000;
   bool operator==(const StatisticsConfig&) const = default;
 };
 

@@ -89,27 +89,29 @@ void ExactOpener::Start(const std::string& tenant, std::uint64_t handle,
     forming->tenant = tenant;
     forming->open_position = position;
     forming->open_time = live.Now(tenant);
-    forming->deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.wait_ms);
+    forming->deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.wait_ms);
     {
       std::lock_guard lock(mu_);
       ++stats_.running;
     }
-    if (begun_flag_.load()) {
-      Tap(forming, live);
-    } else {
+    const bool deferred = !begun_flag_.load();
+    if (deferred) {
       deferred_.push_back(forming);
+    } else {
+      Tap(forming, live);
     }
-    engine_.Post([this, job = forming](stats::Engine&) {
+    engine_.Post([this, job = forming, deferred](stats::Engine&) {
       auto it = forming_.find(job->tenant);
       if (it != forming_.end() && it->second == job) forming_.erase(it);
-      if (!begun_flag_.load()) return;  // Begin() queues the deferred ones
+      if (deferred) return;  // Begin() queues the deferred ones
       std::lock_guard lock(mu_);
       queue_.push_back(job);
       cv_.notify_all();
     });
   }
-  forming->targets.push_back(Job::Target{handle, definition, object, position,
-                                        forming->open_time, std::move(done)});
+  forming->targets.push_back(
+      Job::Target{handle, definition, object, position, forming->open_time, std::move(done)});
 }
 
 void ExactOpener::Tap(const std::shared_ptr<Job>& job, stats::Engine& live) {
@@ -213,14 +215,32 @@ void ExactOpener::Begin() {
 void ExactOpener::Stop() {
   {
     std::lock_guard lock(mu_);
+    if (stopping_) return;
     stopping_ = true;
   }
   stop_.store(true);
   cv_.notify_all();
+  idle_cv_.notify_all();
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }
   workers_.clear();
+  // What is left holds answers (and through them the HTTP transport): let go of them on the
+  // engine thread, while it and the transport still exist.
+  auto cleared = std::make_shared<std::promise<void>>();
+  auto waited = cleared->get_future();
+  engine_.Post([this, cleared](stats::Engine&) {
+    tapping_.clear();
+    forming_.clear();
+    deferred_.clear();
+    {
+      std::lock_guard lock(mu_);
+      queue_.clear();
+      live_.clear();
+    }
+    cleared->set_value();
+  });
+  (void)waited.wait_for(std::chrono::seconds(2));
 }
 
 ExactOpenStats ExactOpener::Stats() const {
@@ -260,7 +280,10 @@ void ExactOpener::Work(const std::shared_ptr<Job>& job) {
     job->scratch = std::make_unique<stats::Engine>();
     stats::Engine& S = *job->scratch;
     TimeMs first_time = 0;
-    if (auto built = BuildScratch(source_, *setup, **log, S, first_time); !built) return built;
+    // Only the ad-hoc statistics are computed: no catalog (its statistics cost most of a replay).
+    if (auto built = BuildScratch(source_, *setup, **log, S, first_time, false); !built) {
+      return built;
+    }
     bool missing = true;
     auto open_exact = [&] {
       if (!missing) return;
@@ -290,10 +313,17 @@ void ExactOpener::Work(const std::shared_ptr<Job>& job) {
       }
     };
     open_exact();
+    // An object the log creates later: its statistics open as it comes into being, before the
+    // event that made it has any effect (as catalog statistics start).
+    S.SetObjectCreatedHook(open_exact);
+    struct Unhook {  // the hook refers to this scope
+      stats::Engine& engine;
+      ~Unhook() { engine.SetObjectCreatedHook({}); }
+    } unhook{S};
     UnitDecoder decoder(job->tenant);
     std::vector<stats::Event> batch;
     bool stopped = false;
-    auto scan = (*log)->Scan(0, [&](const LogUnit& u) {
+    auto scan = (*log)->Scan(0, job->tap_position, [&](const LogUnit& u) {
       if (stop_.load(std::memory_order_relaxed)) {
         stopped = true;
         return false;
@@ -305,7 +335,7 @@ void ExactOpener::Work(const std::shared_ptr<Job>& job) {
         // subscriptions and sessions do not change the statistics' values
         if (!IsReconfigureCommand(u.bodies[0])) return true;
         if (source_.wall_clock) (void)S.AdvanceTo(u.time, out);
-        (void)ApplyReconfigure(u.bodies[0], S);
+        (void)ApplyReconfigure(u.bodies[0], S, false);
       } else if (decoder.Decode(u, batch)) {
         for (const auto& e : batch) {
           if (source_.wall_clock) (void)S.AdvanceTo(u.time, out);
@@ -336,7 +366,11 @@ void ExactOpener::Work(const std::shared_ptr<Job>& job) {
     }
     return {};
   };
-  if (auto done = replay(); !done) job->failed = done.error().message;
+  try {
+    if (auto done = replay(); !done) job->failed = done.error().message;
+  } catch (const std::exception& ex) {
+    job->failed = std::string("the replay failed: ") + ex.what();
+  }
   if (stop_.load()) return;
   TALLY_LOG_INFO(
       "exact on open: tenant '{}': {} statistic(s) opened up to log position {}: {} records "
@@ -376,8 +410,9 @@ void ExactOpener::Finish(stats::Engine& live, Job& job) {
   }
   for (auto& t : job.targets) {
     auto mine = live.SaveStatistic(t.handle);
-    if (!mine) {
-      t.answered = true;  // closed meanwhile
+    if (!mine) {  // closed meanwhile (unsubscribed, its session or link gone, a reload)
+      if (!t.answered && t.done) t.done(live, false, "the statistic was closed meanwhile");
+      t.answered = true;
       continue;
     }
     std::string note = why;
@@ -408,7 +443,7 @@ void ExactOpener::Finish(stats::Engine& live, Job& job) {
       ++(exact ? stats_.exact : stats_.not_exact);
     }
     if (!exact) {
-      TALLY_LOG_WARN("exact on open: tenant '{}' statistic handle {} counts from its open: {}",
+      TALLY_LOG_INFO("exact on open: tenant '{}' statistic handle {} counts from its open: {}",
                      job.tenant, t.handle, note);
     }
     if (!t.answered) {
@@ -421,10 +456,15 @@ void ExactOpener::Finish(stats::Engine& live, Job& job) {
   idle_cv_.notify_all();
 }
 
-bool ExactOpener::WaitIdle(std::int64_t ms) {
+bool ExactOpener::WaitIdle(std::int64_t ms, const std::function<bool()>& stopping) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   std::unique_lock lock(mu_);
-  return idle_cv_.wait_for(lock, std::chrono::milliseconds(ms),
-                           [this] { return stopping_ || (begun_ && stats_.running == 0); });
+  while (!(stopping_ || (begun_ && stats_.running == 0))) {
+    if (stopping && stopping()) return false;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    idle_cv_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  return !stopping_;
 }
 
 }  // namespace tally::server

@@ -69,7 +69,10 @@ class ExactOpener final : public api::ExactOpen, public ApplyObserver {
              std::function<void(stats::Engine&, bool, const std::string&)> done) override;
 
   // ApplyObserver (engine thread).
-  [[nodiscard]] bool Watching() const override { return !tapping_.empty(); }
+  // (Also while opens wait for Begin(): the snapshot hold covers them too.)
+  [[nodiscard]] bool Watching() const override {
+    return !tapping_.empty() || !deferred_.empty() || !forming_.empty();
+  }
   void Applying(stats::Engine& engine,
                 const std::shared_ptr<const std::vector<stats::Event>>& events) override;
   void Reconfigured(const std::string& tenant) override;
@@ -79,7 +82,8 @@ class ExactOpener final : public api::ExactOpen, public ApplyObserver {
   void Begin();
   // Waits until no job is left (true), or `ms` passed (false): the server is ready once the
   // statistics recovery reopened are exact again.
-  [[nodiscard]] bool WaitIdle(std::int64_t ms);
+  // `stopping` (may be empty) ends the wait early.
+  [[nodiscard]] bool WaitIdle(std::int64_t ms, const std::function<bool()>& stopping = {});
   void Stop();
   [[nodiscard]] ExactOpenStats Stats() const;
 
@@ -98,9 +102,9 @@ class ExactOpener final : public api::ExactOpen, public ApplyObserver {
   const ExactOpenOptions options_;
 
   // Engine thread.
-  std::vector<std::shared_ptr<Job>> tapping_;        // jobs the live engine's records go to
+  std::vector<std::shared_ptr<Job>> tapping_;            // jobs the live engine's records go to
   std::map<std::string, std::shared_ptr<Job>> forming_;  // per tenant: takes this round's opens
-  std::vector<std::shared_ptr<Job>> deferred_;       // asked for before Begin()
+  std::vector<std::shared_ptr<Job>> deferred_;           // asked for before Begin()
 
   mutable std::mutex mu_;  // guards queue_, live_, begun_, stopping_, stats_
   std::condition_variable cv_;

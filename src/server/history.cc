@@ -206,7 +206,7 @@ Result<std::vector<HistorySeries>> ComputeHistory(const HistorySource& source,
     return true;
   };
   bool stopped = false;
-  auto scan = (*log)->Scan(0, [&](const LogUnit& u) {
+  auto scan = (*log)->Scan(0, UINT64_MAX, [&](const LogUnit& u) {
     if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
       stopped = true;
       return false;

@@ -25,8 +25,9 @@ class JournalReader final : public LogReader {
     if (!r) return r.error();
     return {};
   }
-  Result<void> Scan(std::uint64_t after, const OnLogUnit& on) override {
+  Result<void> Scan(std::uint64_t after, std::uint64_t until, const OnLogUnit& on) override {
     auto r = journal_->Scan(after, [&](const storage::Record& rec) {
+      if (rec.seq > until) return false;
       if (rec.tenant != tenant_) return true;
       return on(LogUnit{rec.kind, rec.time, &rec.body, 1, false, rec.seq});
     });
@@ -43,23 +44,23 @@ class StreamReader final : public LogReader {
  public:
   StreamReader(storage::JetStream& js, std::string tenant, const std::atomic<bool>* stop)
       : js_(js), tenant_(std::move(tenant)), stop_(stop) {}
-  Result<void> First(const OnLogUnit& on) override { return Read(0, on, true); }
-  Result<void> Scan(std::uint64_t after, const OnLogUnit& on) override {
-    return Read(after, on, false);
+  Result<void> First(const OnLogUnit& on) override { return Read(0, UINT64_MAX, on, true); }
+  Result<void> Scan(std::uint64_t after, std::uint64_t until, const OnLogUnit& on) override {
+    return Read(after, until, on, false);
   }
 
  private:
-  Result<void> Read(std::uint64_t after, const OnLogUnit& on, bool first) {
+  Result<void> Read(std::uint64_t after, std::uint64_t until, const OnLogUnit& on, bool first) {
     auto r = js_.Read(
         tenant_, after,
         [&](storage::JetStream::Delivered&& d) {
+          if (d.seq > until) return false;
           if (!d.ok || d.batch.bodies.empty()) return true;  // skipped live too
           if (d.batch.kind == storage::StreamKind::kSessions) return true;
           const bool events = d.batch.kind == storage::StreamKind::kEvents;
-          const bool more =
-              on(LogUnit{events ? storage::RecordKind::kEvent : storage::RecordKind::kCommand,
-                         d.batch.stamp, d.batch.bodies.data(),
-                         events ? d.batch.bodies.size() : 1, events, d.seq});
+          const bool more = on(LogUnit{
+              events ? storage::RecordKind::kEvent : storage::RecordKind::kCommand, d.batch.stamp,
+              d.batch.bodies.data(), events ? d.batch.bodies.size() : 1, events, d.seq});
           return more && !first;
         },
         stop_);
@@ -100,8 +101,9 @@ Result<std::unique_ptr<LogReader>> OpenLog(const LogSource& source, const std::s
   }
   if (source.journal_path.empty() || ::access(source.journal_path.c_str(), R_OK) != 0) {
     return Error{Errc::kUnavailable,
-                 "history is computed from the journal (the SQLite file of storage.path, or the "
-                 "JetStream stream): this server has neither (a volatile journal)"};
+                 "history and exact-on-open values are computed from the journal (the SQLite "
+                 "file of storage.path, or the JetStream stream): this server has neither (a "
+                 "volatile journal)"};
   }
   auto opened = storage::Journal::Open({source.journal_path, storage::Durability::kNormal});
   if (!opened) return opened.error();
@@ -114,8 +116,8 @@ Result<std::unique_ptr<LogReader>> OpenLog(const LogSource& source, const std::s
   return std::unique_ptr<LogReader>(std::make_unique<JournalReader>(std::move(*opened), tenant));
 }
 
-Result<void> BuildScratch(const LogSource& source, const stats::TenantSetup& setup,
-                          LogReader& log, stats::Engine& engine, TimeMs& first_time) {
+Result<void> BuildScratch(const LogSource& source, const stats::TenantSetup& setup, LogReader& log,
+                          stats::Engine& engine, TimeMs& first_time, bool with_catalog) {
   bool by_records = true;
   first_time = 0;
   if (auto first = log.First([&](const LogUnit& u) {
@@ -133,7 +135,9 @@ Result<void> BuildScratch(const LogSource& source, const stats::TenantSetup& set
     bare.time_zone = setup.time_zone;
     return engine.AddTenant(bare, at);
   }
-  if (auto r = engine.SetCatalog(source.catalog); !r) return r.error();
+  if (with_catalog) {
+    if (auto r = engine.SetCatalog(source.catalog); !r) return r.error();
+  }
   return engine.AddTenant(setup, at);
 }
 

@@ -55,8 +55,9 @@ class LogReader {
   virtual ~LogReader() = default;
   // The first unit recovery looks at (whether the log starts with configuration records).
   [[nodiscard]] virtual Result<void> First(const OnLogUnit& on) = 0;
-  // The tenant's units after position `after`; `on` returns false to stop.
-  [[nodiscard]] virtual Result<void> Scan(std::uint64_t after, const OnLogUnit& on) = 0;
+  // The tenant's units after position `after` and up to `until`; `on` returns false to stop.
+  [[nodiscard]] virtual Result<void> Scan(std::uint64_t after, std::uint64_t until,
+                                          const OnLogUnit& on) = 0;
 };
 
 // The tenant's log. Errors when its start is gone (retention: kInvalidArgument naming
@@ -67,9 +68,11 @@ class LogReader {
 
 // A scratch engine for `tenant`, built as recovery builds it: from the log's own configuration
 // records when it starts with them, else from the configured catalog and tenant. `first_time`
-// receives the first record's stamp.
+// receives the first record's stamp. `with_catalog` false: no catalog statistics (an engine for
+// ad-hoc statistics only: objects, actions and keys are the same without them).
 [[nodiscard]] Result<void> BuildScratch(const LogSource& source, const stats::TenantSetup& setup,
-                                        LogReader& log, stats::Engine& engine, TimeMs& first_time);
+                                        LogReader& log, stats::Engine& engine, TimeMs& first_time,
+                                        bool with_catalog = true);
 
 // Decodes a unit's events as the live engine got them, and the stream's verdict on them.
 class UnitDecoder {

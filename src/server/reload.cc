@@ -145,7 +145,8 @@ bool IsReconfigureCommand(std::string_view command) {
   return command.substr(0, kReconfigurePrefix.size()) == kReconfigurePrefix;
 }
 
-Result<std::vector<std::string>> ApplyReconfigure(std::string_view command, stats::Engine& engine) {
+Result<std::vector<std::string>> ApplyReconfigure(std::string_view command, stats::Engine& engine,
+                                                  bool with_catalog) {
   boost::system::error_code ec;
   const json::value v = json::parse(command, ec);
   if (ec || !v.is_object()) return Error{Errc::kInvalidArgument, "reconfigure: not a JSON object"};
@@ -183,6 +184,7 @@ Result<std::vector<std::string>> ApplyReconfigure(std::string_view command, stat
   // A tenant the engine does not have yet (added to the file while the server was stopped, the
   // snapshot predating it) is created by its record, with its time zone: deterministic, as every
   // record is.
+  if (!with_catalog) catalog.clear();
   return engine.Reconfigure(catalog, setup, engine.Now(setup.name));
 }
 

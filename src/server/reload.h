@@ -68,12 +68,14 @@ class Reloader final {
   ReloadTargets targets_;
 };
 
-// The journaled record of a reload for one tenant, and its application (recovery, replicas).
+// The journaled record of a reload for one tenant, and its application (recovery, replicas;
+// `with_catalog` false: the objects only — a scratch engine for ad-hoc statistics, exact_open.h).
 [[nodiscard]] std::string ReconfigureCommand(const stats::TenantSetup& setup,
                                              const std::vector<stats::CatalogEntry>& catalog);
 [[nodiscard]] bool IsReconfigureCommand(std::string_view command);
 [[nodiscard]] Result<std::vector<std::string>> ApplyReconfigure(std::string_view command,
-                                                                stats::Engine& engine);
+                                                                stats::Engine& engine,
+                                                                bool with_catalog = true);
 
 // The application state with reload records: "reconfigure" commands apply to the engine, every
 // other command goes to `inner` (the API's registry).

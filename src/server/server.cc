@@ -274,7 +274,9 @@ int Run(const config::Config& config, const RunOptions& options) {
     };
   }
   HistoryRunner history(std::move(history_source), 2);
-  ExactOpener exact(exact_source, engine, pipeline, ExactOpenOptions{});
+  ExactOpenOptions exact_options;
+  exact_options.wait_ms = config.statistics.exact_open_wait_ms;
+  ExactOpener exact(exact_source, engine, pipeline, exact_options);
   pipeline.SetApplyObserver(&exact);
   statistics.SetExactOpen(&exact);
   router.Add(HttpMethod::kPost, "/statistics/v3/operations/get-statistic-history",
@@ -367,7 +369,7 @@ int Run(const config::Config& config, const RunOptions& options) {
     // Statistics recovery reopened are made exact again before the server is ready (bounded).
     caught_up.store(true);
     exact.Begin();
-    if (!exact.WaitIdle(ExactOpenOptions{}.wait_ms)) {
+    if (!exact.WaitIdle(exact_options.wait_ms, [&] { return stopping.load(); })) {
       TALLY_LOG_WARN("exact on open: reopened statistics still computing; ready meanwhile");
     }
     pipeline.SetReady(true);

@@ -370,6 +370,10 @@ Result<void> Engine::LoadStatistic(std::uint64_t handle, std::string_view bytes,
   return {};
 }
 
+void Engine::SetObjectCreatedHook(std::function<void()> hook) {
+  impl_->on_object_created = std::move(hook);
+}
+
 bool Engine::HasCatalogStatistic(std::string_view name) const {
   for (const auto& e : impl_->catalog) {
     if (e.name == name) return true;
@@ -445,7 +449,9 @@ bool Engine::Impl::LoadAdHocState(AdHoc& a, std::string_view bytes) {
   ResetMemo memo;
   memo.value = r.F64();
   memo.interval_s = r.I64();
-  if (!r.Ok() || !r.AtEnd() || memo.interval_s < 0) return false;
+  if (!r.Ok() || !r.AtEnd() || memo.interval_s < 0 || memo.interval_s > kMaxEventTime / 1000) {
+    return false;
+  }
   if (ResetMemo* kept = a.Memo()) *kept = memo;
   return true;
 }

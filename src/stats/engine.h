@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -151,6 +152,12 @@ class Engine {
   [[nodiscard]] Result<std::string> SaveStatistic(std::uint64_t handle);
   [[nodiscard]] Result<void> LoadStatistic(std::uint64_t handle, std::string_view bytes,
                                            std::vector<Notification>& out);
+
+  // Called when an object comes into being (configured, or first seen in an event), after its
+  // catalog statistics start and before the event that made it has any effect: the hook may
+  // open statistics on it (a replay opening ad-hoc statistics on objects the log creates later,
+  // exact_open.h). Not kept across Load().
+  void SetObjectCreatedHook(std::function<void()> hook);
 
   [[nodiscard]] bool HasCatalogStatistic(std::string_view name) const;
   [[nodiscard]] EngineCounters Counters() const;

@@ -449,6 +449,7 @@ struct Engine::Impl {
   // pointer), catalog sources by their node.
   Notifier notifier;
   EngineCounters counters;
+  std::function<void()> on_object_created;  // Engine::SetObjectCreatedHook
   // Parsed ad-hoc definitions (AdHocDef), alive while some statistic uses them.
   std::map<std::tuple<const date::time_zone*, ObjectType, KeyValues>, std::weak_ptr<const AdHocDef>>
       parsed;

@@ -588,5 +588,26 @@ TEST_F(EngineTest, SaveStatisticAndLoadStatisticMoveAnAccumulatorBetweenOpens) {
   EXPECT_EQ(engine_.SaveStatistic(999'999).error().code, Errc::kNotFound);
 }
 
+// A replay opens ad-hoc statistics on objects the log creates later from the hook: they see the
+// event that created their object.
+TEST_F(EngineTest, ObjectCreatedHookOpensBeforeTheCreatingEventHasEffect) {
+  std::uint64_t handle = 0;
+  int calls = 0;
+  engine_.SetObjectCreatedHook([&] {
+    ++calls;
+    if (handle != 0) return;
+    auto r =
+        engine_.OpenDefinition("acme", {{"category", "TotalNumber"}, {"mainMask", "CallRinging"}},
+                               ObjectRef{ObjectType::kRegDN, "7050"});
+    if (r) handle = r->handle;
+  });
+  Call(EventType::kRinging, "7050", "n1", kT0 + 1000, CallType::kInbound);  // creates DN 7050
+  Call(EventType::kReleased, "7050", "n1", kT0 + 3000, CallType::kInbound);
+  ASSERT_NE(handle, 0U);
+  EXPECT_GE(calls, 1);
+  EXPECT_EQ(Get(handle, kT0 + 5000).int_value, 1);
+  engine_.SetObjectCreatedHook({});
+}
+
 }  // namespace
 }  // namespace tally::stats

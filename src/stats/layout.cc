@@ -175,6 +175,7 @@ void Engine::Impl::InstantiateCatalog(Tenant& T, Node& node, TimeMs t, bool repl
   }
   counters.catalog_statistics += L.slots.size();
   if (replay) ReplayCatalog(T, node, fresh, true, t);
+  if (replay && on_object_created) on_object_created();
 }
 
 void Engine::Impl::ReplayCatalog(Tenant& T, Node& node, const std::vector<std::uint16_t>& fresh,

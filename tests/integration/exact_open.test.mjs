@@ -4,13 +4,15 @@
 // mid-morning show equal values, at the open and as events go on, for growing, sliding,
 // selection and since-login windows; `accumulateFrom: "open"` keeps Stat Server's semantics; both
 // still hold after a restart and after a kill -9 (snapshot plus tail). The official Genesys client,
-// unchanged, on the wall clock: its values are exact on open by default.
+// unchanged, on the wall clock: its values are exact on open by default. On a 2-node cluster, a
+// statistic opened on the second node is exact from the stream, on both nodes.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { startTally, tempDir, SOURCE_DIR } from './lib/tally.mjs';
 import { authToml, getToken, ingest, stats } from './lib/api.mjs';
 import { STREAM_TENANT } from './lib/stream.mjs';
+import { startNats, clusterToml, startNode } from './lib/cluster.mjs';
 import { createRequire } from 'node:module';
 import { notifyConfig, userToken, feederToken, feed, waitFor, sleep } from './lib/notify.mjs';
 
@@ -132,6 +134,27 @@ describe('exact on open', () => {
     assert.ok(late.body.data.statistics.every((s) => s.exact === true), JSON.stringify(late.body));
   });
 
+  test('an object first seen in the log counts from the event that created it', async () => {
+    // DN 7099 is not configured: its first event (a ringing call) creates it.
+    const events = [];
+    for (let c = 1; c <= 3; c++) {
+      events.push({ type: 'EventRinging', thisDN: '7099', connId: `n${c}`, callType: 'Inbound', time: (clock += 1000) });
+      events.push({ type: 'EventEstablished', thisDN: '7099', connId: `n${c}`, callType: 'Inbound', time: (clock += 1000) });
+      events.push({ type: 'EventReleased', thisDN: '7099', connId: `n${c}`, callType: 'Inbound', time: (clock += 5000) });
+    }
+    await send(events);
+    const r = await stats(tally.url, sup, 'POST', '/subscriptions', { operationId: 'new-dn', data: { statistics: [
+      { statisticId: 'calls', objectType: 'RegDN', objectId: '7099',
+        definition: { category: 'TotalNumber', subject: 'DNAction', mainMask: 'CallInbound' } },
+      { statisticId: 'talk', objectType: 'RegDN', objectId: '7099',
+        definition: { category: 'TotalTime', subject: 'DNAction', mainMask: 'CallInbound' } },
+      { statisticId: 'rung', objectType: 'RegDN', objectId: '7099',
+        definition: { category: 'TotalNumber', subject: 'DNAction', mainMask: 'CallRinging' } }] } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(valuesOf(r.body.data.statistics), { calls: '3', talk: '15', rung: '3' });
+    assert.ok(r.body.data.statistics.every((s) => s.exact === true), JSON.stringify(r.body));
+  });
+
   test('accumulateFrom "open" keeps Stat Server\'s semantics: it counts from the open', async () => {
     const open = await stats(tally.url, sup, 'POST', '/subscriptions', subscription('from-open', { accumulateFrom: 'open' }));
     assert.equal(open.status, 200, JSON.stringify(open.body));
@@ -245,6 +268,58 @@ describe('exact on open, the official client on the wall clock', () => {
     await waitFor(() => latest('early-answered') === '9' && latest('late-answered') === '9', 10_000, 'both updated');
     for (const k of ['answered', 'talk-avg', 'entered']) {
       await waitFor(() => latest(`late-${k}`) === latest(`early-${k}`), 10_000, `late-${k} equal`);
+    }
+  });
+});
+
+describe('exact on open on a 2-node cluster', () => {
+  let nats;
+  const nodes = [];
+  const tokens = [];
+  let feeder;
+  const clusterConfig = (node) => `${configToml('unused').replace(/\[storage\]\npath = "unused"\nsnapshot_every_events = 150\n/, '')}
+${clusterToml({ urls: nats.urls, node, replicas: 1, stream: 'EXACT' })}`;
+
+  before(async () => {
+    nats = await startNats(1);
+    for (const name of ['x1', 'x2']) nodes.push(await startNode({ name, config: clusterConfig }));
+    for (const node of nodes) {
+      tokens.push(await getToken(node.url, { client: 'board', secret: 'board-secret', username: 'sup', password: 'sup-pw' }));
+    }
+    feeder = await getToken(nodes[0].url, { client: 'feeder', secret: 'feeder-secret' });
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await nats?.stop();
+  });
+
+  test('opened on the second node mid-morning, equal to one open since the start, on both nodes', async () => {
+    const early = await stats(nodes[0].url, tokens[0], 'POST', '/subscriptions', subscription('early'));
+    assert.equal(early.status, 200, JSON.stringify(early.body));
+    const send = async (events) => {
+      for (let i = 0; i < events.length; i += 40) {
+        const r = await ingest(nodes[0].url, feeder, events.slice(i, i + 40));
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+      }
+    };
+    const first = morning(T0, 1, 30);
+    await send(first.events);
+    // The second node opens it: its subscribe record comes after every event in the stream.
+    const late = await stats(nodes[1].url, tokens[1], 'POST', '/subscriptions', subscription('late'));
+    assert.equal(late.status, 200, JSON.stringify(late.body));
+    assert.ok(late.body.data.statistics.every((s) => s.exact === true), JSON.stringify(late.body));
+    const atOpen = await read(nodes[1].url, tokens[1], 'early');
+    assert.ok(Number(atOpen.answered) > 15, JSON.stringify(atOpen));
+    assert.deepEqual(valuesOf(late.body.data.statistics), atOpen);
+    await send(morning(first.end, 31, 10).events);
+    // Both nodes (each made its replica of the subscription exact) converge to equal values.
+    const expected = await waitFor(async () => {
+      const a = await read(nodes[0].url, tokens[0], 'early');
+      const b = await read(nodes[1].url, tokens[1], 'early');
+      return JSON.stringify(a) === JSON.stringify(b) && Number(a.answered) > Number(atOpen.answered) ? a : null;
+    }, 20_000, 'both nodes caught up');
+    for (let n = 0; n < 2; n++) {
+      assert.deepEqual(await read(nodes[n].url, tokens[n], 'late'), expected, `node x${n + 1}`);
     }
   });
 });

@@ -406,6 +406,7 @@ async function showToday() {
   if (!q || !state.token) return;
   const request = ++today.request;
   const now = Date.now();
+  let retryMs = 60_000;
   const statistics = TODAY_STATS.map(([key, s]) => ({ statisticId: key, objectType: 'Queue', objectId: q, ...s }));
   statistics.push({ statisticId: 'aht', objectType: 'Tenant', objectId: state.tenant, definition: AHT_DEFINITION(q) });
   try {
@@ -441,9 +442,11 @@ async function showToday() {
     table.dataset.queue = q;
     $('today-error').textContent = '';
   } catch (e) {
-    if (request === today.request) $('today-error').textContent = `history unavailable: ${e.message}`;
+    // Busy (history runs a few requests at a time, the chart's among them): again shortly.
+    retryMs = e.status === 503 ? 2000 : 60_000;
+    if (request === today.request && e.status !== 503) $('today-error').textContent = `history unavailable: ${e.message}`;
   } finally {
-    if (request === today.request && state.token) scheduleToday(60_000);
+    if (request === today.request && state.token) scheduleToday(retryMs);
   }
 }
 
