@@ -10,7 +10,7 @@
 #   - exact on open at the day's end: the time of a subscription to one ad-hoc statistic, and to
 #     100 (10 definitions × 10 agents, one replay), each answered with its value since midnight
 #     (median of RUNS), and get-statistic-ex's p99 while such opens run back to back.
-# Usage: [PROFILE=perf.data] bench/history_bench.sh [SIM_SECONDS] [RUNS]   (default 60 3;
+# Usage: [PROFILE=perf.data] [PROFILE_OPEN=open.data] bench/history_bench.sh [SIM_SECONDS] [RUNS]   (default 60 3;
 # release build, loopback)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -142,6 +142,16 @@ exact_open() {  # $1 definitions, $2 agents: prints the answer's time (s); the a
   curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$url/statistics/v3/subscriptions/$id"
   echo "$t"
 }
+# PROFILE_OPEN=FILE: one exact open under `perf record` (the server's threads), written to FILE.
+if [ -n "${PROFILE_OPEN:-}" ]; then
+  perf record -F 499 -g -p "$pid" -o "$PROFILE_OPEN" 2> /dev/null &
+  prec=$!
+  sleep 0.5
+  exact_open 1 1 > /dev/null
+  kill -INT "$prec"
+  wait "$prec" 2>/dev/null || true
+  echo "profile of one exact open: perf report -i $PROFILE_OPEN --no-children"
+fi
 one=() hundred=()
 for r in $(seq "$runs"); do
   one+=("$(exact_open 1 1)")
