@@ -295,6 +295,15 @@ int Run(const config::Config& config, const RunOptions& options) {
 
   WireMetrics(metrics,
               MetricSources{http, engine, pipeline, bayeux_server, storage->Writer(), ready});
+  metrics.AddCounterFunction("tally_exact_open_exact_total", "Ad-hoc statistics made exact on open",
+                             [&exact] { return static_cast<double>(exact.Stats().exact); });
+  metrics.AddCounterFunction("tally_exact_open_not_exact_total",
+                             "Ad-hoc statistics left counting from their open (the log says why)",
+                             [&exact] { return static_cast<double>(exact.Stats().not_exact); });
+  metrics.AddCounterFunction(
+      "tally_exact_open_late_total",
+      "Ad-hoc statistics answered before they were exact (exact_open_wait_ms passed)",
+      [&exact] { return static_cast<double>(exact.Stats().late); });
 
   const auto port = http.Listen();
   if (!port) {

@@ -9,7 +9,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startTally, tempDir, SOURCE_DIR } from './lib/tally.mjs';
+import { startTally, tempDir, SOURCE_DIR, metricsText, metricValue } from './lib/tally.mjs';
 import { authToml, getToken, ingest, stats } from './lib/api.mjs';
 import { STREAM_TENANT } from './lib/stream.mjs';
 import { startNats, clusterToml, startNode } from './lib/cluster.mjs';
@@ -132,6 +132,9 @@ describe('exact on open', () => {
     assert.equal(late.status, 200, JSON.stringify(late.body));
     assert.deepEqual(valuesOf(late.body.data.statistics), early);
     assert.ok(late.body.data.statistics.every((s) => s.exact === true), JSON.stringify(late.body));
+    const text = await metricsText(tally.url);
+    assert.ok(metricValue(text, 'tally_exact_open_exact_total') >= 2 * DEFINITIONS.length, text);
+    assert.equal(metricValue(text, 'tally_exact_open_not_exact_total'), 0);
   });
 
   test('an object first seen in the log counts from the event that created it', async () => {
