@@ -3,7 +3,7 @@
 # channels on), a Faye 1.4.3 server and the official cometd-nodejs-server 1.2.1 (npm) on
 # loopback — Tally and Faye over long-polling and WebSocket, cometd-nodejs-server over
 # long-polling (it has no WebSocket) — alternating ROUNDS times; prints each run, the medians and
-# the ratios. Then the memory of idle sessions.
+# the ratios. The memory of idle sessions is bench/idle_bench.sh (fresh processes).
 # Usage: bench/compare.sh [ROUNDS] [CLIENTS] [BATCHES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,12 +93,3 @@ for t in "${targets[@]}"; do
   report "| ${label[$t]} | $(fmt "${m_out[$t]}") | ${m_p50[$t]} | ${m_p99[$t]} | $rel |"
 done
 
-idle=${IDLE_SESSIONS:-5000}
-echo "idle sessions ($idle each):"
-tally_idle=$("$load" idle --url http://127.0.0.1:18100/statistics/v3/notifications --token "$token" --clients "$idle" --pid "$tally_pid")
-faye_idle=$("$load" idle --url http://127.0.0.1:18101/faye --clients "$idle" --pid "$faye_pid")
-echo "  tally: $tally_idle"
-echo "  faye:  $faye_idle"
-per() { echo "$1" | sed -n 's/.*: \(-*[0-9]*\) bytes\/session.*/\1/p'; }
-report "" "| memory | Tally | Faye 1.4.3 | goal |" "|---|---|---|---|" \
-  "| server RSS per idle session ($idle sessions, one run, after the chat rounds) | **$(fmt "$(per "$tally_idle")") bytes** | $(fmt "$(per "$faye_idle")") bytes (its GC makes this unreliable) | ≤ 16 384 |"

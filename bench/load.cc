@@ -5,8 +5,9 @@
 //          B batches of S publishes (random client, random room) with P ms between batches.
 //          Every message carries its send time; each member that receives it records the
 //          latency. Prints messages in/out per second and latency percentiles.
-//   idle:  opens N sessions that hold their connects, then reads the server's RSS from
-//          /proc/PID/status (--pid) before and after: bytes per idle session.
+//   idle:  opens N sessions (each subscribed to --channel when given) that hold their
+//          connects, then reads the server's RSS from /proc/PID/status (--pid) before and
+//          after: bytes per idle session, and the time it took to open them all.
 //   stats: Tally's own load — N sessions, each subscribing (REST, bound to its session) to K
 //          statistics (--statistic, default CurrentAgentState) of agents agent001…; an ingest
 //          driver sends agent-state events at R events/s for D seconds (batches every 10 ms,
@@ -17,7 +18,9 @@
 //          --transport long-polling|websocket
 //          chat: --clients N --rooms R --rooms-per-client K --batches B --batch-size S
 //                --pause-ms P
-//          idle: --clients N --pid PID
+//          idle: --clients N --pid PID --channel C
+//          --sources K: client i connects from 127.0.0.(1 + i % K), so more than one source
+//                address's ephemeral ports (~28 000) of connections can be open.
 //          stats: --clients N --stats-per-client K --agents A --rate R --duration D
 //                 --ingest-token T --statistic NAME
 //          --smoke (tiny run for CI).
@@ -132,7 +135,17 @@ struct Options {
   std::string ingest_token;
   std::string statistic = "CurrentAgentState";
   int report_every_s = 0;  // stats: a line per interval (the soak), 0 = only the summary
+  std::string channel;     // idle: subscribed by every session when set
+  int sources = 1;         // loopback source addresses the clients spread over
 };
+
+// Opens `socket` bound to the loopback source address of client `index` (see --sources).
+void BindSource(const Options& o, tcp::socket& socket, int index) {
+  if (o.sources <= 1) return;
+  socket.open(tcp::v4());
+  const auto a = static_cast<std::uint32_t>(0x7f000001 + index % o.sources);
+  socket.bind(tcp::endpoint(asio::ip::address_v4(a), 0));
+}
 
 struct Shared {
   Options opt;
@@ -154,7 +167,7 @@ struct Shared {
 // One HTTP keep-alive connection.
 class Conn {
  public:
-  explicit Conn(asio::any_io_executor ex) : stream_(ex) {}
+  Conn(asio::any_io_executor ex, int index) : stream_(ex), index_(index) {}
 
   // One request; retried once on a fresh connection. Set-Cookie pairs are appended to `cookie`.
   asio::awaitable<std::optional<http::response<http::string_body>>> Request(
@@ -165,7 +178,8 @@ class Conn {
         if (!open_) {
           tcp::resolver resolver(stream_.get_executor());
           auto eps = co_await resolver.async_resolve(s.opt.host, s.opt.port, asio::use_awaitable);
-          co_await stream_.async_connect(eps, asio::use_awaitable);
+          BindSource(s.opt, stream_.socket(), index_);
+          co_await stream_.socket().async_connect(*eps.begin(), asio::use_awaitable);
           stream_.socket().set_option(tcp::no_delay(true));
           open_ = true;
         }
@@ -220,6 +234,7 @@ class Conn {
  private:
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  int index_ = 0;
   bool open_ = false;
 };
 
@@ -227,14 +242,16 @@ class Conn {
 // time on the stream), reads return whole message arrays.
 class WsConn {
  public:
-  explicit WsConn(asio::any_io_executor ex) : ws_(ex) {}
+  WsConn(asio::any_io_executor ex, int index) : ws_(ex), index_(index) {}
 
   asio::awaitable<bool> Open(Shared& s) {
     try {
       tcp::resolver resolver(ws_.get_executor());
       auto eps = co_await resolver.async_resolve(s.opt.host, s.opt.port, asio::use_awaitable);
       beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
-      co_await beast::get_lowest_layer(ws_).async_connect(eps, asio::use_awaitable);
+      BindSource(s.opt, beast::get_lowest_layer(ws_).socket(), index_);
+      co_await beast::get_lowest_layer(ws_).socket().async_connect(*eps.begin(),
+                                                                   asio::use_awaitable);
       beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
       beast::get_lowest_layer(ws_).expires_never();
       co_await ws_.async_handshake(s.opt.host + ":" + s.opt.port, s.opt.path, asio::use_awaitable);
@@ -279,14 +296,17 @@ class WsConn {
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   std::deque<std::string> out_;
+  int index_ = 0;
   bool writing_ = false;
 };
 
 struct Client {
-  explicit Client(asio::any_io_executor ex) : connect(ex), send(ex) {}
+  Client(asio::any_io_executor ex, int source_index)
+      : connect(ex, source_index), send(ex, source_index), index(source_index) {}
   Conn connect;
   Conn send;
   std::unique_ptr<WsConn> ws;
+  int index = 0;
   std::string id;
   std::string cookie;
   std::vector<std::string> channels;  // subscribed after the handshake
@@ -414,7 +434,7 @@ asio::awaitable<void> JoinLongPolling(Shared& s, Client& c) {
 
 // WebSocket: every message of the session travels on one socket; the reader reacts to replies.
 asio::awaitable<void> JoinWebSocket(Shared& s, Client& c) {
-  c.ws = std::make_unique<WsConn>(co_await asio::this_coro::executor);
+  c.ws = std::make_unique<WsConn>(co_await asio::this_coro::executor, c.index);
   if (!co_await c.ws->Open(s)) {
     ++s.errors;
     co_return;
@@ -614,7 +634,7 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
   std::vector<std::unique_ptr<Conn>> pool;
   std::vector<bool> busy;
   for (int i = 0; i < 8; ++i) {
-    pool.push_back(std::make_unique<Conn>(ex));
+    pool.push_back(std::make_unique<Conn>(ex, 0));
     busy.push_back(false);
   }
   std::vector<std::int64_t> last_time(static_cast<size_t>(s.opt.agents), 0);
@@ -794,6 +814,10 @@ int main(int argc, char** argv) {
       s.opt.batch_size = std::atoi(next().c_str());
     } else if (a == "--pause-ms") {
       s.opt.pause_ms = std::atoi(next().c_str());
+    } else if (a == "--channel") {
+      s.opt.channel = next();
+    } else if (a == "--sources") {
+      s.opt.sources = std::max(1, std::min(254, std::atoi(next().c_str())));
     } else if (a == "--pid") {
       s.opt.pid = std::atoi(next().c_str());
     } else if (a == "--smoke") {
@@ -821,7 +845,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<Client>> clients;
   std::mt19937 rng(7);
   for (int i = 0; i < s.opt.clients; ++i) {
-    auto c = std::make_unique<Client>(ioc.get_executor());
+    auto c = std::make_unique<Client>(ioc.get_executor(), i);
     if (mode == "chat") {
       std::vector<int> all(static_cast<size_t>(s.opt.rooms));
       for (int r = 0; r < s.opt.rooms; ++r) all[static_cast<size_t>(r)] = r;
@@ -829,6 +853,8 @@ int main(int argc, char** argv) {
       all.resize(static_cast<size_t>(std::min(s.opt.rooms_per_client, s.opt.rooms)));
       c->rooms = all;
       for (int r : all) c->channels.push_back(Room(r));
+    } else if (mode == "idle") {
+      if (!s.opt.channel.empty()) c->channels.push_back(s.opt.channel);
     } else if (mode == "stats") {
       c->channels.push_back("/statistics/v3/updates");
       for (int k = 0; k < s.opt.stats_per_client; ++k) {
@@ -841,17 +867,25 @@ int main(int argc, char** argv) {
   }
   if (mode == "idle") {
     const long before = s.opt.pid > 0 ? RssBytes(s.opt.pid) : -1;
+    const std::int64_t opened_from = NowUs();
+    std::int64_t opened_at = 0;
     for (auto& c : clients) asio::co_spawn(ioc, Join(s, *c), asio::detached);
     asio::steady_timer t(ioc);
+    // Once every session is open (its connect sent), one more second lets the server park the
+    // last connects before its RSS is read.
     std::function<void()> wait = [&] {
       t.expires_after(std::chrono::milliseconds(100));
       t.async_wait([&](auto) {
-        if (s.ready + static_cast<int>(s.errors) >= s.opt.clients) {
+        if (opened_at == 0 && s.ready + static_cast<int>(s.errors) >= s.opt.clients) {
+          opened_at = NowUs();
+        }
+        if (opened_at != 0 && NowUs() - opened_at >= 1'000'000) {
           const long after = s.opt.pid > 0 ? RssBytes(s.opt.pid) : -1;
           std::printf(
-              "idle: %d sessions open (%llu errors); server RSS %ld -> %ld bytes: %ld "
+              "idle: %d sessions open (%llu errors) in %.2f s; server RSS %ld -> %ld bytes: %ld "
               "bytes/session\n",
-              s.ready, static_cast<unsigned long long>(s.errors), before, after,
+              s.ready, static_cast<unsigned long long>(s.errors),
+              static_cast<double>(opened_at - opened_from) / 1e6, before, after,
               s.ready > 0 && before > 0 ? (after - before) / s.ready : -1);
           std::fflush(stdout);
           std::_Exit(0);  // sessions are left to the server's sweeper

@@ -37,6 +37,7 @@ step peek bench/peek_bench.sh 5 5
 step ingest bench/ingest_bench.sh 5 200000
 step recovery bench/recovery_bench.sh 1 10
 step chat bench/compare.sh 5 1000 80
+step idle bench/idle_bench.sh 3 5000 100000
 step stats bench/stats_bench.sh 5 1000 1000 10
 step history bench/history_bench.sh 60 3
 step cluster bench/cluster_bench.sh 3 200000 10000000

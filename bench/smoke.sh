@@ -9,7 +9,8 @@ export SMOKE=1
 bench/peek_bench.sh 1 1
 bench/ingest_bench.sh 1 4000
 UNIT=4000 bench/recovery_bench.sh 1 2
-IDLE_SESSIONS=20 bench/compare.sh 1 20 5
+bench/compare.sh 1 20 5
+bench/idle_bench.sh 1 20 40
 bench/stats_bench.sh 1 20 100 1
 bench/history_bench.sh 2 1
 bench/cluster_bench.sh 1 4000 8000
