@@ -125,7 +125,7 @@ void Server::Impl::MetaConnect(const json::object& m, Session& s,
     if (acked_batch) {
       const std::int64_t n = *acked_batch;
       // Batches up to n arrived; later ones were lost with their response: redeliver.
-      std::deque<MessagePtr> again;
+      std::vector<MessagePtr> again;
       for (auto it = s.unacked.begin(); it != s.unacked.end();) {
         if (it->first > n) {
           for (auto& msg : it->second) again.push_back(std::move(msg));

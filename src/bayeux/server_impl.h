@@ -8,7 +8,6 @@
 
 #include <boost/json.hpp>
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -56,12 +55,12 @@ struct Server::Impl {
     std::string browser;
     Transport transport = Transport::kLongPolling;
     std::set<std::string> subscriptions;
-    std::deque<MessagePtr> queue;
+    std::vector<MessagePtr> queue;  // a vector: nothing allocated while empty
     // Messages delivered to the session for channels it has not subscribed to (yet): kept, in
     // order, until a subscription to their channel arrives (a client may create a REST
     // subscription before its /meta/subscribe is answered); counted as undelivered if the
     // session ends first.
-    std::deque<MessagePtr> parked;
+    std::vector<MessagePtr> parked;
     bool connected = false;
     // Restored after a restart, or cut off with pushes lost: the next connect refreshes its
     // values (the resumed callback).
@@ -144,7 +143,7 @@ struct Server::Impl {
   void Drain(Session& s, std::vector<Piece>& out, json::object* connect_reply);
   void Unhold(Session& s);
   void Wake(Session& s);
-  static size_t Coalesce(std::deque<MessagePtr>& queue);
+  static size_t Coalesce(std::vector<MessagePtr>& queue);
   void Enqueue(Session& s, const MessagePtr& message);
   // Moves the parked messages a new subscription `pattern` matches into the queue.
   void Unpark(Session& s, const std::string& pattern);

@@ -84,14 +84,14 @@ void Server::Impl::Wake(Session& s) {
 
 // Keyed messages of one kind (channel, head, tail) merge into one, at the place of the first,
 // keeping the newest part of each key; other messages keep their place.
-size_t Server::Impl::Coalesce(std::deque<MessagePtr>& in) {
+size_t Server::Impl::Coalesce(std::vector<MessagePtr>& in) {
   struct Merge {
     size_t slot = 0;  // where the merged message goes in the new queue
     std::shared_ptr<Message> merged;
     std::unordered_map<std::string, size_t> index;  // key → part
   };
   std::vector<Merge> merges;
-  std::deque<MessagePtr> queue;
+  std::vector<MessagePtr> queue;
   size_t parts_in = 0;
   for (auto& m : in) {
     if (!m->keyed) {
@@ -142,7 +142,7 @@ bool Server::Impl::Subscribed(const Session& s, std::string_view channel) {
 }
 
 void Server::Impl::Unpark(Session& s, const std::string& pattern) {
-  std::deque<MessagePtr> still;
+  std::vector<MessagePtr> still;
   std::vector<MessagePtr> now;
   for (auto& m : s.parked) {
     if (ChannelMatches(pattern, m->channel)) {
@@ -160,9 +160,10 @@ void Server::Impl::Enqueue(Session& s, const MessagePtr& message) {
     s.parked.push_back(message);
     if (s.parked.size() > options.max_queue) {
       stats.messages_coalesced += Coalesce(s.parked);
-      while (s.parked.size() > options.max_queue) {  // nothing left to merge: the oldest go
-        s.parked.pop_front();
-        ++stats.dropped_unsubscribed;
+      if (s.parked.size() > options.max_queue) {  // nothing left to merge: the oldest go
+        const size_t excess = s.parked.size() - options.max_queue;
+        s.parked.erase(s.parked.begin(), s.parked.begin() + static_cast<std::ptrdiff_t>(excess));
+        stats.dropped_unsubscribed += excess;
       }
     }
     return;
