@@ -27,7 +27,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -121,18 +120,30 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
   std::function<void()> on_drained;
 
+  // A WebSocket upgrade ServeOn() read: served by ServeWebSocket() once ServeOn()'s frame (its
+  // read buffer, parser and response) is gone, so an open WebSocket does not keep them.
+  struct Upgrade {
+    http::request<http::string_body> head;
+    const WsAcceptor* accept = nullptr;
+    HttpRequest request;
+  };
+
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(std::shared_ptr<Connection> conn, std::uint64_t id);
   template <typename Io>
-  asio::awaitable<void> ServeOn(std::shared_ptr<Connection> conn, Io& io, const std::string& remote,
-                                bool tls);
+  asio::awaitable<std::unique_ptr<Upgrade>> ServeOn(std::shared_ptr<Connection> conn, Io& io,
+                                                    const std::string& remote, bool tls);
+  template <typename Io>
+  asio::awaitable<bool> ServeRequest(Connection& conn, Io& io, beast::flat_buffer& buffer,
+                                     std::uint32_t& served, const std::string& remote, bool tls,
+                                     std::unique_ptr<Upgrade>& upgrade);
   template <typename Io>
   asio::awaitable<void> ServeWebSocket(std::shared_ptr<Connection> conn, Io& io,
-                                       http::request<http::string_body> upgrade,
-                                       const WsAcceptor& accept, HttpRequest request);
-  asio::awaitable<HttpResponse> Route(tcp::socket& socket, HttpRequest& request,
-                                      std::string& route);
-  asio::awaitable<HttpResponse> Dispatch(tcp::socket& socket, http::request<http::string_body>& req,
+                                       std::unique_ptr<Upgrade> upgrade);
+  asio::awaitable<HttpResponse> Route(tcp::socket& socket, beast::flat_buffer& buffer,
+                                      HttpRequest& request, std::string& route);
+  asio::awaitable<HttpResponse> Dispatch(tcp::socket& socket, beast::flat_buffer& buffer,
+                                         http::request<http::string_body>& req,
                                          const std::string& remote, std::string& route, bool tls);
   void Forget(std::uint64_t id);
 };
@@ -187,6 +198,7 @@ void HttpServer::Impl::Forget(std::uint64_t id) {
 }
 
 asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(tcp::socket& socket,
+                                                         beast::flat_buffer& buffer,
                                                          http::request<http::string_body>& req,
                                                          const std::string& remote,
                                                          std::string& route, bool tls) {
@@ -196,13 +208,14 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(tcp::socket& socket,
   const std::string origin(request.Header("origin"));
   const CorsCheck cors = CheckCors(options, origin, request.Header("host"), request.path, tls);
   if (auto preflight = Preflight(options, request, cors)) co_return std::move(*preflight);
-  HttpResponse response = co_await Route(socket, request, route);
+  HttpResponse response = co_await Route(socket, buffer, request, route);
   if (cors.cross_origin && cors.allowed) AddCorsHeaders(response, origin);
   co_return response;
 }
 
-asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket, HttpRequest& request,
-                                                      std::string& route) {
+asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket,
+                                                      beast::flat_buffer& buffer,
+                                                      HttpRequest& request, std::string& route) {
   Router::Match match = router.Find(
       request.method, std::string_view(request.target).substr(0, request.target.find('?')));
   if (match.handler == nullptr) co_return Unrouted(match, request);
@@ -235,6 +248,9 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket, HttpR
   // long-poll whose browser tab was closed) is noticed now, not at the hold's timeout. Bytes
   // of a pipelined request end the watch (they wait in the kernel for the next read).
   bool watching = true;
+  // A held request (a parked long-poll) keeps no read buffer: it is allocated again for the
+  // connection's next request.
+  if (!pending->response && buffer.size() == 0) buffer.shrink_to_fit();
   while (!pending->response) {
     if (!watching) {
       co_await pending->timer.async_wait(kUseTuple);
@@ -258,136 +274,166 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket, HttpR
   co_return std::move(*pending->response);
 }
 
+namespace {
+
+// Lingering close: stop sending, then drain what the client is still sending (briefly) so the
+// kernel does not answer it with a reset that would eat our error response. Its own coroutine,
+// so the drain buffer is not part of every connection's frame.
 template <typename Io>
-asio::awaitable<void> HttpServer::Impl::ServeOn(std::shared_ptr<Connection> keep, Io& io,
-                                                const std::string& remote, bool tls) {
+asio::awaitable<void> LingeringClose(beast::tcp_stream& plain, Io& io) {
+  beast::error_code ignored;
+  plain.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  plain.expires_after(std::chrono::milliseconds(1000));
+  auto sink = std::make_unique<char[]>(8192);
+  std::size_t drained = 0;
+  while (drained < (std::size_t{4} << 20)) {
+    auto [dec, dn] = co_await io.async_read_some(asio::buffer(sink.get(), 8192), kUseTuple);
+    if (dec) break;
+    drained += dn;
+  }
+}
+
+}  // namespace
+
+template <typename Io>
+asio::awaitable<std::unique_ptr<HttpServer::Impl::Upgrade>> HttpServer::Impl::ServeOn(
+    std::shared_ptr<Connection> keep, Io& io, const std::string& remote, bool tls) {
   Connection& conn = *keep;
   beast::tcp_stream& plain = conn.plain;
   beast::flat_buffer buffer(options.max_header_bytes + 4096);
   std::uint32_t served = 0;
+  std::unique_ptr<Upgrade> upgrade;
   for (;;) {
     conn.idle = true;
     if (stopping.load()) break;
-    // Wait for the first byte of the next request under the idle (or header) deadline.
+    // Wait for the first byte of the next request under the idle (or header) deadline, without
+    // a read buffer: an idle keep-alive connection holds only this loop's small frame.
     if (buffer.size() == 0) {
+      buffer.shrink_to_fit();
       plain.expires_after(served == 0 ? options.header_timeout : options.idle_timeout);
-      auto [ec, n] = co_await io.async_read_some(buffer.prepare(4096), kUseTuple);
-      if (ec) {
+      char first = 0;
+      auto [ec, n] = co_await io.async_read_some(asio::buffer(&first, 1), kUseTuple);
+      if (ec || n != 1) {
         if (ec == beast::error::timeout) timed_out.fetch_add(1);
         break;
       }
-      buffer.commit(n);
+      auto room = buffer.prepare(4096);
+      *static_cast<char*>(room.data()) = first;
+      buffer.commit(1);
     }
     conn.idle = false;
-    const auto started = std::chrono::steady_clock::now();
-
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(options.max_header_bytes);
-    parser.body_limit(options.max_body_bytes);
-    plain.expires_after(options.header_timeout);
-    auto [hec, hn] = co_await http::async_read_header(io, buffer, parser, kUseTuple);
-    (void)hn;
-    std::optional<HttpResponse> early;  // an answer decided before the body was read
-    bool must_close = false;
-    if (hec) {
-      if (hec == beast::error::timeout) {
-        timed_out.fetch_add(1);
-        break;
-      }
-      if (hec == http::error::end_of_stream || hec == asio::error::eof ||
-          hec == asio::error::connection_reset || hec == asio::error::operation_aborted) {
-        break;
-      }
-      early = RefuseHead(hec, parser, options);
-      must_close = true;
-    } else if ((early = RefuseHead(hec, parser, options))) {
-      must_close = true;
-    }
-
-    HttpResponse response;
-    std::string route;
-    HttpMethod method = HttpMethod::kOther;
-    unsigned version = 11;
-    bool keep_alive = false;
-    if (early) {
-      response = std::move(*early);
-    } else {
-      auto& head = parser.get();
-      method = FromBeast(head.method());
-      version = head.version();
-      if (beast::websocket::is_upgrade(head)) {
-        const std::string_view target = head.target();
-        std::string path;
-        const WsAcceptor* ws_acceptor =
-            PercentDecode(target.substr(0, target.find('?')), path, false)
-                ? router.FindWebSocket(path)
-                : nullptr;
-        if (ws_acceptor != nullptr) {
-          auto upgrade = parser.release();
-          bool ok = true;
-          HttpRequest request = MakeRequest(upgrade, remote, tls, &ok);
-          co_await ServeWebSocket(keep, io, std::move(upgrade), *ws_acceptor, std::move(request));
-          co_return;
-        }
-      }
-      if (beast::iequals(head[http::field::expect], "100-continue")) {
-        http::response<http::empty_body> cont{http::status::continue_, version};
-        plain.expires_after(options.write_timeout);
-        auto [cec, cn] = co_await http::async_write(io, cont, kUseTuple);
-        (void)cn;
-        if (cec) break;
-      }
-      plain.expires_after(options.body_timeout);
-      auto [bec, bn] = co_await http::async_read(io, buffer, parser, kUseTuple);
-      (void)bn;
-      if (bec == http::error::body_limit) {
-        response = RefuseBody(parser.get().target(), options);
-        must_close = true;
-      } else if (bec) {
-        if (bec == beast::error::timeout) timed_out.fetch_add(1);
-        break;
-      } else {
-        auto req = parser.release();
-        keep_alive = req.keep_alive();
-        plain.expires_never();  // the handler may hold the request (long-poll)
-        response = co_await Dispatch(plain.socket(), req, remote, route, tls);
-      }
-    }
-
-    ++served;
-    if (response.close || must_close || stopping.load() ||
-        (options.max_requests_per_connection != 0 &&
-         served >= options.max_requests_per_connection)) {
-      keep_alive = false;
-    }
-    const int status = response.status;
-    auto res = ToBeast(std::move(response), version, keep_alive, method);
-    plain.expires_after(options.write_timeout);
-    auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
-    (void)wn;
-    if (observer) {
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      observer(route, method, status, secs);
-    }
-    if (wec) break;
-    if (must_close) {
-      // Lingering close: stop sending, then drain what the client is still sending (briefly)
-      // so the kernel does not answer it with a reset that would eat our error response.
-      beast::error_code ignored;
-      plain.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      plain.expires_after(std::chrono::milliseconds(1000));
-      std::size_t drained = 0;
-      while (drained < (std::size_t{4} << 20)) {
-        char sink[8192];
-        auto [dec, dn] = co_await io.async_read_some(asio::buffer(sink), kUseTuple);
-        if (dec) break;
-        drained += dn;
-      }
-      break;
-    }
-    if (!keep_alive) break;
+    if (!co_await ServeRequest(conn, io, buffer, served, remote, tls, upgrade)) break;
   }
+  co_return upgrade;
+}
+
+// One request of a connection, from its head to its answer (or a WebSocket upgrade, left in
+// `upgrade`). False when the connection ends. Its own coroutine: the parser, the request and
+// the response live in this frame only while a request is in flight.
+template <typename Io>
+asio::awaitable<bool> HttpServer::Impl::ServeRequest(Connection& conn, Io& io,
+                                                     beast::flat_buffer& buffer,
+                                                     std::uint32_t& served,
+                                                     const std::string& remote, bool tls,
+                                                     std::unique_ptr<Upgrade>& upgrade) {
+  beast::tcp_stream& plain = conn.plain;
+  const auto started = std::chrono::steady_clock::now();
+
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(options.max_header_bytes);
+  parser.body_limit(options.max_body_bytes);
+  plain.expires_after(options.header_timeout);
+  auto [hec, hn] = co_await http::async_read_header(io, buffer, parser, kUseTuple);
+  (void)hn;
+  std::optional<HttpResponse> early;  // an answer decided before the body was read
+  bool must_close = false;
+  if (hec) {
+    if (hec == beast::error::timeout) {
+      timed_out.fetch_add(1);
+      co_return false;
+    }
+    if (hec == http::error::end_of_stream || hec == asio::error::eof ||
+        hec == asio::error::connection_reset || hec == asio::error::operation_aborted) {
+      co_return false;
+    }
+    early = RefuseHead(hec, parser, options);
+    must_close = true;
+  } else if ((early = RefuseHead(hec, parser, options))) {
+    must_close = true;
+  }
+
+  HttpResponse response;
+  std::string route;
+  HttpMethod method = HttpMethod::kOther;
+  unsigned version = 11;
+  bool keep_alive = false;
+  if (early) {
+    response = std::move(*early);
+  } else {
+    auto& head = parser.get();
+    method = FromBeast(head.method());
+    version = head.version();
+    if (beast::websocket::is_upgrade(head)) {
+      const std::string_view target = head.target();
+      std::string path;
+      const WsAcceptor* ws_acceptor = PercentDecode(target.substr(0, target.find('?')), path, false)
+                                          ? router.FindWebSocket(path)
+                                          : nullptr;
+      if (ws_acceptor != nullptr) {
+        auto up = std::make_unique<Upgrade>();
+        up->head = parser.release();
+        up->accept = ws_acceptor;
+        bool ok = true;
+        up->request = MakeRequest(up->head, remote, tls, &ok);
+        upgrade = std::move(up);
+        co_return false;
+      }
+    }
+    if (beast::iequals(head[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> cont{http::status::continue_, version};
+      plain.expires_after(options.write_timeout);
+      auto [cec, cn] = co_await http::async_write(io, cont, kUseTuple);
+      (void)cn;
+      if (cec) co_return false;
+    }
+    plain.expires_after(options.body_timeout);
+    auto [bec, bn] = co_await http::async_read(io, buffer, parser, kUseTuple);
+    (void)bn;
+    if (bec == http::error::body_limit) {
+      response = RefuseBody(parser.get().target(), options);
+      must_close = true;
+    } else if (bec) {
+      if (bec == beast::error::timeout) timed_out.fetch_add(1);
+      co_return false;
+    } else {
+      auto req = parser.release();
+      keep_alive = req.keep_alive();
+      plain.expires_never();  // the handler may hold the request (long-poll)
+      response = co_await Dispatch(plain.socket(), buffer, req, remote, route, tls);
+    }
+  }
+
+  ++served;
+  if (response.close || must_close || stopping.load() ||
+      (options.max_requests_per_connection != 0 && served >= options.max_requests_per_connection)) {
+    keep_alive = false;
+  }
+  const int status = response.status;
+  auto res = ToBeast(std::move(response), version, keep_alive, method);
+  plain.expires_after(options.write_timeout);
+  auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
+  (void)wn;
+  if (observer) {
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    observer(route, method, status, secs);
+  }
+  if (wec) co_return false;
+  if (must_close) {
+    co_await LingeringClose(plain, io);
+    co_return false;
+  }
+  co_return keep_alive;
 }
 
 namespace {
@@ -446,7 +492,7 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
     auto self = this->shared_from_this();
     while (!outbox_.empty() && !closed_) {
       std::string frame = std::move(outbox_.front());
-      outbox_.pop_front();
+      outbox_.erase(outbox_.begin());
       ws_.text(true);
       auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kUseTuple);
       (void)n;
@@ -464,7 +510,7 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
   std::shared_ptr<void> keep_;
   beast::websocket::stream<Io&>& ws_;
   asio::any_io_executor ex_;
-  std::deque<std::string> outbox_;
+  std::vector<std::string> outbox_;  // a vector: nothing allocated while idle
   const std::uint64_t max_buffered_;
   std::uint64_t buffered_ = 0;  // bytes in the outbox and the frame being written
   bool writing_ = false;
@@ -476,10 +522,10 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
 
 template <typename Io>
 asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connection> conn, Io& io,
-                                                       http::request<http::string_body> upgrade,
-                                                       const WsAcceptor& accept,
-                                                       HttpRequest request) {
+                                                       std::unique_ptr<Upgrade> upgrade) {
   namespace websocket = beast::websocket;
+  const std::string path = upgrade->request.path;  // kept after the upgrade request is freed
+  const HttpRequest& request = upgrade->request;
   conn->plain.expires_never();  // the WebSocket stream keeps its own timeouts
   // The stream lives in a shared holder so that a writer still running after the read loop
   // ends cannot outlive it.
@@ -506,9 +552,9 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
   const CorsCheck cors = CheckCors(options, request.Header("origin"), request.Header("host"),
                                    request.path, request.tls);
   std::shared_ptr<WsHandler> handler =
-      cors.cross_origin && !cors.allowed ? nullptr : accept(request, peer);
+      cors.cross_origin && !cors.allowed ? nullptr : (*upgrade->accept)(request, peer);
   if (!handler) {
-    http::response<http::string_body> res{http::status::forbidden, upgrade.version()};
+    http::response<http::string_body> res{http::status::forbidden, upgrade->head.version()};
     res.set(http::field::content_type, "application/json");
     res.body() = ErrorResponse(403, "WebSocket upgrade refused", request.path).body;
     res.prepare_payload();
@@ -518,7 +564,8 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
     (void)wn;
     co_return;
   }
-  auto [aec] = co_await ws.async_accept(upgrade, kUseTuple);
+  auto [aec] = co_await ws.async_accept(upgrade->head, kUseTuple);
+  upgrade.reset();  // the open WebSocket keeps nothing of its upgrade request
   if (!aec) {
     conn->close_websocket = [peer] { peer->Close(); };
     beast::flat_buffer buffer;
@@ -534,7 +581,7 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
       try {
         handler->OnText(std::move(text));
       } catch (const std::exception& e) {
-        TALLY_LOG_ERROR("websocket handler for {} threw: {}", request.path, e.what());
+        TALLY_LOG_ERROR("websocket handler for {} threw: {}", path, e.what());
         break;
       }
     }
@@ -544,7 +591,7 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
   if (peer->Overflowed()) {
     ws_overflows.fetch_add(1);
     TALLY_LOG_WARN("websocket {}: closed, its client did not read (more than {} bytes waiting)",
-                   request.path, options.websocket_max_buffered_bytes);
+                   path, options.websocket_max_buffered_bytes);
   }
   handler->OnClose();
   // Let a running write finish (it holds the stream) before the connection is torn down.
@@ -571,13 +618,17 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, 
         if (hec == beast::error::timeout) timed_out.fetch_add(1);
         tls_failures.fetch_add(1);
       } else {
-        co_await ServeOn(conn, *conn->tls, remote, true);
+        if (auto upgrade = co_await ServeOn(conn, *conn->tls, remote, true)) {
+          co_await ServeWebSocket(conn, *conn->tls, std::move(upgrade));
+        }
         conn->plain.expires_after(std::chrono::milliseconds(1000));
         auto [sec] = co_await conn->tls->async_shutdown(kUseTuple);
         (void)sec;
       }
     } else {
-      co_await ServeOn(conn, conn->plain, remote, false);
+      if (auto upgrade = co_await ServeOn(conn, conn->plain, remote, false)) {
+        co_await ServeWebSocket(conn, conn->plain, std::move(upgrade));
+      }
     }
   } catch (const std::exception& e) {
     TALLY_LOG_ERROR("connection {} failed: {}", remote, e.what());
