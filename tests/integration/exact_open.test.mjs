@@ -266,11 +266,10 @@ describe('exact on open, the official client on the wall clock', () => {
     const late = await client.createSubscription('late', defs('late'));
     const opened = Object.fromEntries(late.data.statistics.map((s) => [s.statisticId.slice(5), s.value.stringValue]));
     // (The client's generated models keep the documented fields only: `exact` does not reach it.)
-    // Known defect (the issue "Wall clock: the live engine applies events at its own time, not
-    // their stamp"): on one node the live engine applies an event when its thread gets to it,
-    // after the journal commit, while a replay applies it at its journal stamp, so a time
-    // average may differ by the commit delay; on these ~15 ms calls that can cross one 0.01 s
-    // rounding step. Counts must be equal; the average within one step until that is fixed.
+    // Known defect (docs/statistics.md, "Exact on open"): on one node the live engine applies an
+    // event when its thread gets to it, after the journal commit, while a replay applies it at
+    // its journal stamp, so a time average may differ by the commit delay; on these ~15 ms calls
+    // that can cross one 0.01 s rounding step. Counts must be equal; the average within one step until that is fixed.
     const same = (a, b, k) => (k === 'talk-avg' ? Math.abs(Number(a) - Number(b)) <= 0.0101 : a === b);
     for (const k of ['answered', 'talk-avg', 'entered']) {
       assert.ok(same(opened[k], now[k], k), `${k}: opened ${opened[k]}, live ${now[k]}`);
