@@ -1,5 +1,7 @@
 #include "server/engine_thread.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace tally::server {
@@ -58,6 +60,38 @@ void EngineThread::FlushNotifications() {
   out_.clear();
 }
 
+std::int64_t EngineThread::HoldStamp(std::int64_t at_least) {
+  std::lock_guard lock(stamps_mu_);
+  const std::int64_t stamp = std::max(at_least, reached_);
+  held_.insert(stamp);
+  return stamp;
+}
+
+void EngineThread::ReleaseStamp(std::int64_t stamp) {
+  std::lock_guard lock(stamps_mu_);
+  if (auto it = held_.find(stamp); it != held_.end()) held_.erase(it);
+}
+
+std::int64_t EngineThread::WallTarget() {
+  const std::int64_t now = clock_.NowMs() - wall_lag_ms_.load();
+  std::lock_guard lock(stamps_mu_);
+  std::int64_t target = now;
+  if (!held_.empty()) {
+    const std::int64_t oldest = *held_.begin();
+    if (oldest >= now - kMaxStampHoldMs) {
+      target = std::min(target, oldest);
+    } else {
+      TALLY_LOG_WARN(
+          "engine clock: a batch stamped {} ms ago is still not applied; the clock "
+          "moves on without it",
+          now - oldest);
+      held_.erase(held_.begin());
+    }
+  }
+  reached_ = std::max(reached_, target);
+  return target;
+}
+
 void EngineThread::Run() {
   for (;;) {
     std::deque<std::function<void(stats::Engine&)>> batch;
@@ -70,7 +104,7 @@ void EngineThread::Run() {
     }
     BeginWork();
     if (wall_clock_ && !hold_wall_.load()) {
-      if (auto moved = engine_.AdvanceTo(clock_.NowMs() - wall_lag_ms_.load(), out_); !moved) {
+      if (auto moved = engine_.AdvanceTo(WallTarget(), out_); !moved) {
         TALLY_LOG_ERROR("engine clock: {}", moved.error().message);
       }
     }

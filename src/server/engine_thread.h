@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -46,6 +47,14 @@ class EngineThread final {
   void HoldWallClock(bool hold) { hold_wall_.store(hold); }
   void SetWallClockLag(std::int64_t lag_ms) { wall_lag_ms_.store(lag_ms); }
   void Post(std::function<void(stats::Engine&)> work);
+  // Single node, wall clock: a batch is stamped before the journal commits it, and the engine
+  // applies it at that stamp, as recovery and a replay will. HoldStamp() returns a stamp of at
+  // least `at_least` (and not behind where the wall tick has moved the engine) and keeps the wall
+  // tick at or below it until ReleaseStamp(stamp). Any thread. A stamp held for longer than
+  // kMaxStampHoldMs (a lost release) no longer holds the clock.
+  static constexpr std::int64_t kMaxStampHoldMs = 30'000;
+  [[nodiscard]] std::int64_t HoldStamp(std::int64_t at_least);
+  void ReleaseStamp(std::int64_t stamp);
 
   // Engine thread: the buffer applied work appends notifications to.
   [[nodiscard]] std::vector<stats::Notification>& Notifications() { return out_; }
@@ -70,6 +79,8 @@ class EngineThread final {
 
  private:
   void Run();
+  // Where the wall tick may move the engine now: the wall clock, but not past a held stamp.
+  std::int64_t WallTarget();
   std::int64_t SteadyMs() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                clock_.SteadyNow().time_since_epoch())
@@ -93,6 +104,9 @@ class EngineThread final {
   std::atomic<std::int64_t> busy_since_ms_{0};
   std::atomic<bool> hold_wall_{false};
   std::atomic<std::int64_t> wall_lag_ms_{0};
+  std::mutex stamps_mu_;              // guards held_ and reached_
+  std::multiset<std::int64_t> held_;  // stamps of batches not yet applied
+  std::int64_t reached_ = 0;          // the newest time the wall tick moved the engine to
 };
 
 }  // namespace tally::server

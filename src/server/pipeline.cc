@@ -43,6 +43,26 @@ TimeMs Pipeline::Stamp() {
   return last_stamp_;
 }
 
+TimeMs Pipeline::HeldStamp() {
+  if (mode_ != ClockMode::kWall) return Stamp();
+  last_stamp_ = engine_.HoldStamp(std::max(last_stamp_, clock_.NowMs()));
+  return last_stamp_;
+}
+
+void Pipeline::ApplyAtStamp(stats::Engine& engine, TimeMs stamp) {
+  if (mode_ != ClockMode::kWall) return;
+  if (auto moved = engine.AdvanceTo(stamp, engine_.Notifications()); !moved) {
+    TALLY_LOG_ERROR("engine clock: {}", moved.error().message);
+  }
+  // The engine thread is the one that ticks: nothing moves it past the stamp before this work
+  // returns.
+  engine_.ReleaseStamp(stamp);
+}
+
+void Pipeline::ReleaseStamp(TimeMs stamp) {
+  if (mode_ == ClockMode::kWall) engine_.ReleaseStamp(stamp);
+}
+
 PipelineStats Pipeline::Stats() const {
   std::lock_guard lock(mu_);
   return stats_;
@@ -135,7 +155,7 @@ void Pipeline::Submit(api::IngestBatch submitted, Done done) {
     return;
   }
   gate_.Accept(events);
-  const TimeMs stamp = Stamp();
+  const TimeMs stamp = HeldStamp();
   // A tenant back from a heartbeat outage: its link comes back before its events.
   std::vector<stats::Event> resumed;
   for (const auto& e : events) {
@@ -159,7 +179,8 @@ void Pipeline::Submit(api::IngestBatch submitted, Done done) {
   auto batch = std::make_shared<std::vector<stats::Event>>(std::move(events));
   writer_->Submit(
       std::move(records), std::move(key),
-      [this, batch, hash, done = std::move(done)](Result<storage::BatchRange> r) {
+      [this, batch, hash, stamp, done = std::move(done)](Result<storage::BatchRange> r) {
+        if (!r || r->duplicate) ReleaseStamp(stamp);
         if (!r) {
           {
             std::lock_guard l(mu_);
@@ -182,8 +203,9 @@ void Pipeline::Submit(api::IngestBatch submitted, Done done) {
         }
         // Posted from the writer thread in commit order, so the engine applies in seq order.
         engine_.Post(
-            [this, batch, first = r->first_seq, last = r->last_seq](stats::Engine& engine) {
+            [this, batch, stamp, first = r->first_seq, last = r->last_seq](stats::Engine& engine) {
               std::vector<stats::Notification>& out = engine_.Notifications();
+              ApplyAtStamp(engine, stamp);
               Observe(engine, batch);
               for (size_t i = 0; i < batch->size(); ++i) {
                 const stats::Event& e = (*batch)[i];
@@ -257,12 +279,14 @@ void Pipeline::DurableBeforeReady(std::string tenant, std::string command,
   if (Clustered()) return DurableCluster(std::move(tenant), std::move(command), std::move(then));
   std::lock_guard lock(mu_);
   const bool reconfigure = IsReconfigureCommand(command);
+  const TimeMs stamp = HeldStamp();
   std::vector<storage::Record> records{
-      storage::Record{0, storage::RecordKind::kCommand, tenant, Stamp(), std::move(command)}};
+      storage::Record{0, storage::RecordKind::kCommand, tenant, stamp, std::move(command)}};
   writer_->Submit(
       std::move(records), "",
-      [this, reconfigure, tenant, then = std::move(then)](Result<storage::BatchRange> r) {
+      [this, reconfigure, tenant, stamp, then = std::move(then)](Result<storage::BatchRange> r) {
         if (!r) {
+          ReleaseStamp(stamp);
           {
             std::lock_guard l(mu_);
             ++stats_.storage_failures;
@@ -274,13 +298,15 @@ void Pipeline::DurableBeforeReady(std::string tenant, std::string command,
           std::lock_guard l(mu_);
           ++stats_.commands;
         }
-        engine_.Post([this, then, reconfigure, tenant, seq = r->last_seq](stats::Engine& engine) {
-          then(&engine);
-          applied_seq_ = seq;
-          if (reconfigure && observer_ != nullptr) observer_->Reconfigured(tenant);
-          snapshots_.Applied(seq, 1);
-          MaybeSnapshot(engine, false);
-        });
+        engine_.Post(
+            [this, then, reconfigure, tenant, stamp, seq = r->last_seq](stats::Engine& engine) {
+              ApplyAtStamp(engine, stamp);
+              then(&engine);
+              applied_seq_ = seq;
+              if (reconfigure && observer_ != nullptr) observer_->Reconfigured(tenant);
+              snapshots_.Applied(seq, 1);
+              MaybeSnapshot(engine, false);
+            });
       });
 }
 

@@ -169,6 +169,13 @@ class Pipeline final : public api::EngineAccess, public api::EventSink {
 
  private:
   TimeMs Stamp();
+  // Single node: the stamp of a batch about to be journaled; with the wall clock it holds the
+  // engine's wall tick until ReleaseStamp(), and the engine applies the batch at it
+  // (ApplyAtStamp(), engine thread, releases it), as recovery and the exact-on-open replay apply
+  // it. ReleaseStamp(): a batch that will not be applied.
+  TimeMs HeldStamp();
+  void ApplyAtStamp(stats::Engine& engine, TimeMs stamp);
+  void ReleaseStamp(TimeMs stamp);
   // Applies one journaled event; the reason when the engine refused it (or threw).
   std::optional<std::string> ApplyEvent(stats::Engine& engine, const stats::Event& e,
                                         std::vector<stats::Notification>& out);

@@ -100,6 +100,130 @@ TEST(RecoveryTest, Issue18ARecordTheEngineCannotApplyIsQuarantinedNotFatal) {
   EXPECT_EQ(second.peek, "2");
 }
 
+// With the wall clock a batch applies at its journal stamp, as recovery and the exact-on-open
+// replay apply it — not at the time the engine thread gets to it after the commit.
+constexpr TimeMs kWallT0 = 1'800'000'000'000;
+
+stats::TenantSetup ReadyTenant() {
+  stats::TenantSetup acme;
+  acme.name = "acme";
+  acme.agents = {"a1"};
+  acme.places = {{"p1", {"7001"}}};
+  return acme;
+}
+
+std::vector<stats::CatalogEntry> ReadyCatalog() {
+  return {{"Ready",
+           {{"category", "TotalTime"},
+            {"subject", "AgentStatus"},
+            {"mainMask", "WaitForNextCall"},
+            {"intervalType", "GrowingWindow"},
+            {"dynamicTimeProfile", "00:00"},
+            {"objects", "Agent"}}}};
+}
+
+void SetReadyCatalog(stats::Engine& engine) {
+  ASSERT_TRUE(engine.SetCatalog(ReadyCatalog()));
+  ASSERT_TRUE(engine.AddTenant(ReadyTenant(), 0));
+}
+
+stats::Event AgentEvent(stats::EventType type, TimeMs time) {
+  stats::Event e;
+  e.type = type;
+  e.time = time;
+  e.tenant = "acme";
+  e.this_dn = "7001";
+  e.agent_id = "a1";
+  e.place_id = "p1";
+  return e;
+}
+
+double PeekReady(stats::Engine& engine) {
+  auto v = engine.Peek("acme", "Ready", stats::ObjectRef{stats::ObjectType::kAgent, "a1"});
+  EXPECT_TRUE(v) << (v ? "" : v.error().message);
+  return v ? v->number : -1;
+}
+
+TEST(PipelineWallClockTest, ABatchAppliesAtItsJournalStampLikeRecovery) {
+  const std::string path = TempJournal();
+  double live = -1;
+  {
+    auto journal = storage::Journal::Open(storage::JournalOptions{path});
+    ASSERT_TRUE(journal);
+    ManualClock clock(kWallT0);
+    EngineThread engine(clock, true);
+    storage::JournalWriter writer(**journal);
+    Pipeline pipeline(engine, &writer, clock, ClockMode::kWall);
+    NoApplication app;
+    JournalSnapshots snapshots(**journal, writer);
+    pipeline.SetApplicationState(app, snapshots, SnapshotPolicy{}, false);
+    ASSERT_TRUE(pipeline.Recover(**journal, {ReadyTenant()}));
+    // (An empty journal starts bare: the server journals its configuration next; here the
+    // test sets it.)
+    ASSERT_TRUE(engine.EngineForSetup().Reconfigure(ReadyCatalog(), ReadyTenant(), kWallT0));
+    pipeline.SetReady(true);
+    writer.Start();
+    engine.Start();
+    auto submit = [&](std::vector<stats::Event> events) {
+      std::promise<bool> stored;
+      pipeline.Submit(api::IngestBatch{std::move(events), "", api::EventNaming::kOrdinal, ""},
+                      [&](Result<api::IngestResult> r) { stored.set_value(r.has_value()); });
+      return stored.get_future().get();
+    };
+    // The engine thread is busy while the agent's batch commits at T0, and gets to it 5 s later.
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    engine.Post([&](stats::Engine&) { released.wait(); });
+    ASSERT_TRUE(submit({AgentEvent(stats::EventType::kAgentLogin, kWallT0),
+                        AgentEvent(stats::EventType::kAgentReady, kWallT0)}));
+    clock.AdvanceMs(5'000);
+    release.set_value();
+    clock.AdvanceMs(5'000);
+    ASSERT_TRUE(submit({AgentEvent(stats::EventType::kAgentNotReady, kWallT0 + 10'000)}));
+    std::promise<double> peeked;
+    engine.Post([&](stats::Engine& e) { peeked.set_value(PeekReady(e)); });
+    live = peeked.get_future().get();
+    engine.Stop();
+    writer.Stop();
+  }
+  EXPECT_NEAR(live, 10.0, 0.0005) << "ready from the first stamp (T0) to the second (T0+10 s)";
+  // Recovery replays the journal at its stamps: the same value.
+  auto journal = storage::Journal::Open(storage::JournalOptions{path});
+  ASSERT_TRUE(journal);
+  ManualClock clock(kWallT0 + 60'000);
+  EngineThread engine(clock, true);
+  SetReadyCatalog(engine.EngineForSetup());
+  storage::JournalWriter writer(**journal);
+  Pipeline pipeline(engine, &writer, clock, ClockMode::kWall);
+  NoApplication app;
+  JournalSnapshots snapshots(**journal, writer);
+  pipeline.SetApplicationState(app, snapshots, SnapshotPolicy{}, false);
+  ASSERT_TRUE(pipeline.Recover(**journal, {ReadyTenant()}));
+  EXPECT_NEAR(PeekReady(engine.EngineForSetup()), live, 0.0005);
+}
+
+TEST(EngineThreadTest, AHeldStampKeepsTheWallTickBelowIt) {
+  ManualClock clock(kWallT0);
+  EngineThread engine(clock, true);
+  SetReadyCatalog(engine.EngineForSetup());
+  const TimeMs held = engine.HoldStamp(kWallT0);
+  EXPECT_EQ(held, kWallT0);
+  clock.AdvanceMs(3'000);
+  engine.Start();
+  auto now = [&] {
+    std::promise<TimeMs> at;
+    engine.Post([&](stats::Engine& e) { at.set_value(e.Now("acme")); });
+    return at.get_future().get();
+  };
+  EXPECT_EQ(now(), kWallT0) << "held at the unapplied batch's stamp";
+  engine.ReleaseStamp(held);
+  EXPECT_EQ(now(), kWallT0 + 3'000) << "released: the wall clock";
+  // A stamp asked for below where the tick has gone is raised to it: it can still apply there.
+  EXPECT_EQ(engine.HoldStamp(kWallT0 + 1'000), kWallT0 + 3'000);
+  engine.ReleaseStamp(kWallT0 + 3'000);
+  engine.Stop();
+}
+
 TEST(EngineThreadTest, Issue18TheEngineLoopReportsHowLongItHasBeenBusy) {
   ManualClock clock(1'000'000);
   EngineThread engine(clock, false);
