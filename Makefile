@@ -63,7 +63,7 @@ demo-cluster: deps
 # The benchmark suite (about 20 minutes); rewrites the generated tables of BENCHMARKS.md.
 bench: deps
 	@cmake --preset release >/dev/null
-	@cmake --build --preset release --target engine_bench tally tally-load
+	@cmake --build --preset release --target engine_bench tally tally-load hello-server
 	bench/run.sh
 
 # The Debian package (docs/development.md#the-debian-package): CPack's DEB generator over the
