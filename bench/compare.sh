@@ -28,6 +28,9 @@ catalog = "$PWD/config/statistics.toml"
 [notifications]
 bench_channels = true
 max_queue = 100000
+# every load client is the one OAuth client "loader"; the default (1000) refuses the next
+# transport's sessions while the last run's are still expiring
+max_sessions_per_principal = 200000
 [auth]
 secret = "bench-signing-key-0123456789abcdef0123"
 [[auth.client]]
