@@ -144,19 +144,32 @@ double PeekReady(stats::Engine& engine) {
   return v ? v->number : -1;
 }
 
+// A single node on the wall clock over `journal`, wired as the server wires it.
+struct WallNode {
+  WallNode(storage::Journal& journal, TimeMs now)
+      : clock(now),
+        engine(clock, true),
+        writer(journal),
+        pipeline(engine, &writer, clock, ClockMode::kWall),
+        snapshots(journal, writer) {
+    pipeline.SetApplicationState(app, snapshots, SnapshotPolicy{}, false);
+  }
+  ManualClock clock;
+  EngineThread engine;
+  storage::JournalWriter writer;
+  Pipeline pipeline;
+  NoApplication app;
+  JournalSnapshots snapshots;
+};
+
 TEST(PipelineWallClockTest, ABatchAppliesAtItsJournalStampLikeRecovery) {
   const std::string path = TempJournal();
   double live = -1;
   {
     auto journal = storage::Journal::Open(storage::JournalOptions{path});
     ASSERT_TRUE(journal);
-    ManualClock clock(kWallT0);
-    EngineThread engine(clock, true);
-    storage::JournalWriter writer(**journal);
-    Pipeline pipeline(engine, &writer, clock, ClockMode::kWall);
-    NoApplication app;
-    JournalSnapshots snapshots(**journal, writer);
-    pipeline.SetApplicationState(app, snapshots, SnapshotPolicy{}, false);
+    WallNode node(**journal, kWallT0);
+    auto& [clock, engine, writer, pipeline, app, snapshots] = node;
     ASSERT_TRUE(pipeline.Recover(**journal, {ReadyTenant()}));
     // (An empty journal starts bare: the server journals its configuration next; here the
     // test sets it.)
@@ -190,16 +203,10 @@ TEST(PipelineWallClockTest, ABatchAppliesAtItsJournalStampLikeRecovery) {
   // Recovery replays the journal at its stamps: the same value.
   auto journal = storage::Journal::Open(storage::JournalOptions{path});
   ASSERT_TRUE(journal);
-  ManualClock clock(kWallT0 + 60'000);
-  EngineThread engine(clock, true);
-  SetReadyCatalog(engine.EngineForSetup());
-  storage::JournalWriter writer(**journal);
-  Pipeline pipeline(engine, &writer, clock, ClockMode::kWall);
-  NoApplication app;
-  JournalSnapshots snapshots(**journal, writer);
-  pipeline.SetApplicationState(app, snapshots, SnapshotPolicy{}, false);
-  ASSERT_TRUE(pipeline.Recover(**journal, {ReadyTenant()}));
-  EXPECT_NEAR(PeekReady(engine.EngineForSetup()), live, 0.0005);
+  WallNode recovered(**journal, kWallT0 + 60'000);
+  SetReadyCatalog(recovered.engine.EngineForSetup());
+  ASSERT_TRUE(recovered.pipeline.Recover(**journal, {ReadyTenant()}));
+  EXPECT_NEAR(PeekReady(recovered.engine.EngineForSetup()), live, 0.0005);
 }
 
 TEST(EngineThreadTest, AHeldStampKeepsTheWallTickBelowIt) {

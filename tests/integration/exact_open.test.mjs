@@ -268,14 +268,13 @@ describe('exact on open, the official client on the wall clock', () => {
     // (The client's generated models keep the documented fields only: `exact` does not reach it.)
     // The live engine applies each batch at its journal stamp, as the replay does: the time
     // average is equal to the digit, not only the counts.
-    const same = (a, b) => a === b;
     for (const k of ['answered', 'talk-avg', 'entered']) {
-      assert.ok(same(opened[k], now[k]), `${k}: opened ${opened[k]}, live ${now[k]}`);
+      assert.equal(opened[k], now[k], `${k}: opened ${opened[k]}, live ${now[k]}`);
     }
     await calls(7, 3);
     await waitFor(() => latest('early-answered') === '9' && latest('late-answered') === '9', 10_000, 'both updated');
     for (const k of ['answered', 'talk-avg', 'entered']) {
-      await waitFor(() => latest(`late-${k}`) !== undefined && same(latest(`late-${k}`), latest(`early-${k}`)), 10_000, `late-${k} equal`);
+      await waitFor(() => latest(`late-${k}`) !== undefined && latest(`late-${k}`) === latest(`early-${k}`), 10_000, `late-${k} equal`);
     }
   });
 });
