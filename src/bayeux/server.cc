@@ -468,7 +468,16 @@ ServerStats Server::Stats() const {
   ServerStats s = impl_->stats;
   s.sessions = impl_->sessions.size();
   s.held_connects = 0;
-  for (const auto& [id, session] : impl_->sessions) s.held_connects += session->held ? 1 : 0;
+  auto count = [&s](const std::vector<MessagePtr>& messages) {
+    s.queued_messages += messages.size();
+    for (const auto& m : messages) s.queued_bytes += m->text.size();
+  };
+  for (const auto& [id, session] : impl_->sessions) {
+    s.held_connects += session->held ? 1 : 0;
+    count(session->queue);
+    count(session->parked);
+    for (const auto& [batch, messages] : session->unacked) count(messages);
+  }
   return s;
 }
 

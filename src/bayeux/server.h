@@ -108,6 +108,11 @@ struct ServerStats {
   std::uint64_t dropped_unsubscribed = 0;
   std::uint64_t invalid_messages = 0;  // messages refused as malformed (400::…)
   std::uint64_t held_abandoned = 0;    // held connects whose client went away
+  // Messages waiting in sessions (queued, parked for a channel not yet subscribed, unacknowledged)
+  // and the bytes of their texts: what slow and vanished clients cost (a text shared by several
+  // sessions counts once per session). Summed when read, under the lock.
+  std::uint64_t queued_messages = 0;
+  std::uint64_t queued_bytes = 0;
 };
 
 struct SessionInfo {

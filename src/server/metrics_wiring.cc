@@ -156,6 +156,12 @@ void WireMetrics(MetricsRegistry& metrics, const MetricSources& s) {
                 true);
   bayeux_metric("tally_cometd_held_connects", "Held /meta/connect requests",
                 &bayeux::ServerStats::held_connects, true);
+  bayeux_metric("tally_cometd_queued_messages",
+                "Messages waiting in CometD sessions (queued, parked or unacknowledged)",
+                &bayeux::ServerStats::queued_messages, true);
+  bayeux_metric("tally_cometd_queued_bytes",
+                "Bytes of the messages waiting in CometD sessions (a shared text once per session)",
+                &bayeux::ServerStats::queued_bytes, true);
   bayeux_metric("tally_cometd_handshakes_total", "CometD handshakes",
                 &bayeux::ServerStats::handshakes, false);
   bayeux_metric("tally_cometd_handshakes_denied_total", "CometD handshakes denied",

@@ -2,13 +2,16 @@
 // clients"): a WebSocket client that stops reading while its 100 statistics keep changing is cut
 // off once more than `websocket_max_buffered_bytes` waits for it (counted), another client is
 // served all along, and the cut-off client, back on a new socket with its clientId, first gets
-// the newest value of every statistic it follows.
+// the newest value of every statistic it follows. A long-polling client that never comes back
+// keeps at most `max_queue` messages (coalesced to the newest value per statistic) while another
+// is served, and is removed `interval + max_interval_ms` after its last connect.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { startTally, metricsText, metricValue } from './lib/tally.mjs';
 import { stats } from './lib/api.mjs';
 import { notifyConfig, userToken, feederToken, feed, waitFor } from './lib/notify.mjs';
+import { Wire } from './lib/wire.mjs';
 
 const require = createRequire(import.meta.url);
 const { WebSocket } = require('ws');
@@ -108,5 +111,87 @@ describe('a WebSocket client that stops reading', () => {
     await waitFor(() => Array.from({ length: AGENTS }, (_, i) => lastOf(back.messages, i)).every((v) => v === last),
       15_000, 'the refresh of every value');
     for (const c of [other, back]) c.ws.close();
+  });
+});
+
+describe('a long-polling client that never comes back', () => {
+  const MAX_QUEUE = 20;
+  const MAX_INTERVAL_MS = 6000;
+  let tally;
+  before(async () => {
+    tally = await startTally({ config: notifyConfig({ maxIntervalMs: MAX_INTERVAL_MS, maxQueue: MAX_QUEUE }) });
+  });
+  after(async () => { await tally.stop(); });
+
+  test('keeps at most max_queue messages, others are served, and it is removed by the rule', async () => {
+    const token = await userToken(tally.url);
+    const feeder = await feederToken(tally.url);
+    const logins = [];
+    for (let i = 0; i < AGENTS; i++) logins.push({ type: 'EventAgentLogin', agentId: agent(i), thisDN: dn(i), placeId: `ps${i}` });
+    await feed(tally.url, feeder, logins);
+    const metric = async (name) => metricValue(await metricsText(tally.url), name) ?? 0;
+
+    // The client that goes away: handshake, its first connect, the channel; then silence.
+    const gone = new Wire(tally.url, token);
+    assert.equal((await gone.handshake()).body[0].successful, true);
+    const lastConnect = Date.now();
+    assert.equal((await gone.connect({ advice: { timeout: 0 } })).body[0].successful, true);
+    assert.equal((await gone.subscribe('/statistics/v3/updates')).body[0].successful, true);
+
+    // The client that stays (another session of the same user) polls all along.
+    const reader = new Wire(tally.url, token);
+    await reader.handshake();
+    await reader.connect({ advice: { timeout: 0 } });
+    await reader.subscribe('/statistics/v3/updates');
+    const received = [];
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        const r = await reader.connect();
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        received.push(...r.body.filter((m) => m.channel === '/statistics/v3/updates'));
+      }
+    })();
+
+    // A principal subscription: both sessions get every change of the 100 agents' states.
+    const created = await stats(tally.url, token, 'POST', '/subscriptions', { operationId: 'gone-states', data: {
+      statistics: Array.from({ length: AGENTS }, (_, i) => ({ statisticId: `s${i}`, objectType: 'Agent', objectId: agent(i), name: 'CurrentAgentState' })) } });
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const ROUNDS = 3 * MAX_QUEUE;
+    for (let round = 0; round < ROUNDS; round++) {
+      const type = round % 2 === 0 ? 'EventAgentReady' : 'EventAgentNotReady';
+      await feed(tally.url, feeder, Array.from({ length: AGENTS }, (_, i) => ({ type, thisDN: dn(i) })));
+    }
+    const last = (ROUNDS - 1) % 2 === 0 ? 'WaitForNextCall' : 'NotReadyForNextCall';
+    const newest = (i) => received.flatMap((m) => m.data.data.statistics).filter((st) => st.statisticId === `s${i}`).at(-1)?.value.stringValue;
+    await waitFor(() => Array.from({ length: AGENTS }, (_, i) => newest(i)).every((v) => v === last),
+      15_000, 'the reader to have every newest state');
+
+    // What waits now is the vanished session's: at most max_queue messages (its full queue was
+    // merged to the newest value per statistic): well under what the reader was sent.
+    assert.ok(Date.now() - lastConnect < MAX_INTERVAL_MS, 'the rounds took longer than the session may live');
+    assert.ok(await metric('tally_cometd_updates_coalesced_total') > 0, 'nothing was coalesced');
+    const queued = await metric('tally_cometd_queued_messages');
+    const bytes = await metric('tally_cometd_queued_bytes');
+    const sent = received.reduce((n, m) => n + JSON.stringify(m).length, 0);
+    assert.ok(queued >= 1 && queued <= MAX_QUEUE, `queued messages ${queued}`);
+    assert.ok(bytes > 0 && bytes < sent / 2, `queued bytes ${bytes}; the reader got ${sent}`);
+    assert.equal(await metric('tally_cometd_sessions'), 2);
+
+    // The rule: removed interval (0) + max_interval_ms after its last connect, not before.
+    const expired = await metric('tally_cometd_sessions_expired_total');
+    await waitFor(async () => (await metric('tally_cometd_sessions')) === 1, 10_000, 'the vanished session to be removed');
+    assert.ok(Date.now() - lastConnect >= MAX_INTERVAL_MS, 'removed before max_interval_ms');
+    assert.equal(await metric('tally_cometd_sessions_expired_total'), expired + 1);
+    assert.equal(await metric('tally_cometd_queued_messages'), 0);
+    const back = await gone.connect();
+    assert.equal(back.body[0].successful, false);
+    assert.match(back.body[0].error, /^402::/);
+    assert.equal(back.body[0].advice?.reconnect, 'handshake');
+
+    // The reader was served all along and still is.
+    polling = false;
+    await feed(tally.url, feeder, [{ type: 'EventAgentReady', thisDN: dn(0) }]);
+    await poll;
   });
 });

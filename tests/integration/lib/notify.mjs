@@ -5,7 +5,7 @@ import { SOURCE_DIR } from './tally.mjs';
 import { authToml, getToken, ingest } from './api.mjs';
 import { STREAM_TENANT } from './stream.mjs';
 
-export function notifyConfig({ db = '', bench = false, timeoutMs = 3000, maxIntervalMs = 2000, clock = 'wall', maxSessions = 0 } = {}) {
+export function notifyConfig({ db = '', bench = false, timeoutMs = 3000, maxIntervalMs = 2000, clock = 'wall', maxSessions = 0, maxQueue = 0 } = {}) {
   return `
 [statistics]
 catalog = "${path.join(SOURCE_DIR, 'config/statistics.toml')}"
@@ -17,6 +17,7 @@ timeout_ms = ${timeoutMs}
 max_interval_ms = ${maxIntervalMs}
 bench_channels = ${bench}
 ${maxSessions ? `max_sessions_per_principal = ${maxSessions}` : ''}
+${maxQueue ? `max_queue = ${maxQueue}` : ''}
 [auth]
 secret = "notify-test-signing-key-0123456789abcdef"
 ${authToml({
