@@ -51,11 +51,33 @@ function track(proc) {
   return exited;
 }
 
-// `n` nats-server processes in one cluster, JetStream on each.
+// `n` nats-server processes in one cluster, JetStream on each. A port found free can be taken
+// by another process before nats-server binds it (it then exits at once: "address already in
+// use"); the cluster is then started again on other ports, up to three times.
 export async function startNats(n = 3) {
+  for (let attempt = 1; ; attempt++) {
+    const nats = await startNatsOnce(n);
+    try {
+      await nats.ready;
+      return nats;
+    } catch (e) {
+      await nats.stop();
+      if (attempt === 3) throw e;
+    }
+  }
+}
+
+async function startNatsOnce(n) {
   const dir = tempDir('tally-nats-');
   const ports = [];
-  for (let i = 0; i < n; i++) ports.push({ client: await freePort(), route: await freePort() });
+  const taken = new Set();
+  const distinctPort = async () => {
+    for (;;) {
+      const p = await freePort();
+      if (!taken.has(p)) { taken.add(p); return p; }
+    }
+  };
+  for (let i = 0; i < n; i++) ports.push({ client: await distinctPort(), route: await distinctPort() });
   const nodes = ports.map((p, i) => {
     const name = `n${i + 1}`;
     const file = path.join(dir, `${name}.conf`);
@@ -69,9 +91,16 @@ ${n > 1 ? `cluster { name: tally-test, listen: 127.0.0.1:${p.route}, routes: [${
     const node = {
       name, port: p.client, url: `nats://127.0.0.1:${p.client}`, file, proc: null, exited: null,
       start() {
-        this.proc = spawn('nats-server', ['-c', file, '-l', path.join(dir, `${name}.log`)], { stdio: 'ignore' });
+        const log = path.join(dir, `${name}.log`);
+        this.proc = spawn('nats-server', ['-c', file, '-l', log], { stdio: 'ignore' });
         this.exited = track(this.proc);
-        return waitListening(p.client, `nats-server ${name}`);
+        // Listening, or exited first (a port taken): then the log's last line says why.
+        const died = this.exited.then(({ code, signal }) => {
+          let last = '';
+          try { last = readFileSync(log, 'utf8').trim().split('\n').at(-1); } catch { /* no log */ }
+          throw new Error(`nats-server ${name} exited (${code ?? signal}) before it was ready: ${last}`);
+        });
+        return Promise.race([waitListening(p.client, `nats-server ${name}`), died]);
       },
       async kill() {
         if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
@@ -80,8 +109,10 @@ ${n > 1 ? `cluster { name: tally-test, listen: 127.0.0.1:${p.route}, routes: [${
     };
     return node;
   });
-  await Promise.all(nodes.map((x) => x.start()));
+  const ready = Promise.all(nodes.map((x) => x.start()));
+  ready.catch(() => {});  // awaited by startNats
   return {
+    ready,
     nodes,
     urls: nodes.map((x) => x.url),
     async stop() { await Promise.all(nodes.map((x) => x.kill())); },

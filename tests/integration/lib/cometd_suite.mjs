@@ -25,7 +25,11 @@ export function cometdSuite(label, { CometD, AckExtension }) {
       };
 
       before(async () => {
-        tally = await startTally({ config: notifyConfig({ db: path.join(tempDir(), 'j.db') }) });
+        // max_interval_ms as in production (10 s): the restart below keeps the session only if
+        // the client is back within timeout + maxInterval, and the CometD clients themselves
+        // give up and handshake anew past it. With the tests' usual 2 s a slow restart (under a
+        // sanitizer) took longer than the 5 s, and the client came back as a new session.
+        tally = await startTally({ config: notifyConfig({ db: path.join(tempDir(), 'j.db'), maxIntervalMs: 10_000 }) });
         token = await userToken(tally.url);
         feeder = await feederToken(tally.url);
         cometd = new CometD();
