@@ -4,7 +4,8 @@
 # loopback — Tally and Faye over long-polling and WebSocket, cometd-nodejs-server over
 # long-polling (it has no WebSocket) — alternating ROUNDS times; prints each run, the medians and
 # the ratios. The memory of idle sessions is bench/idle_bench.sh (fresh processes).
-# Usage: bench/compare.sh [ROUNDS] [CLIENTS] [BATCHES]
+# IO_THREADS=N sets Tally's [server] io_threads (1: one I/O thread, as each Node server has one).
+# Usage: [IO_THREADS=N] bench/compare.sh [ROUNDS] [CLIENTS] [BATCHES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -23,6 +24,7 @@ cat > "$work/tally.toml" <<TOML
 level = "warn"
 [server]
 max_connections = 100000
+${IO_THREADS:+io_threads = $IO_THREADS}
 [statistics]
 catalog = "$PWD/config/statistics.toml"
 [notifications]
@@ -63,7 +65,7 @@ targets=(tally-lp tally-ws faye-lp faye-ws cometd-lp)
 declare -A url=([tally]=http://127.0.0.1:18100/statistics/v3/notifications
   [faye]=http://127.0.0.1:18101/faye [cometd]=http://127.0.0.1:18102/cometd)
 declare -A out p50 p99
-echo "machine: $(nproc) cores; chat: $clients clients, 100 rooms, 10 rooms each, $batches batches of 10"
+echo "machine: $(nproc) cores; Tally io_threads ${IO_THREADS:-default}; chat: $clients clients, 100 rooms, 10 rooms each, $batches batches of 10"
 for r in $(seq "$rounds"); do
   for t in "${targets[@]}"; do
     server=${t%-*}; transport=long-polling; [ "${t#*-}" = ws ] && transport=websocket
@@ -84,7 +86,7 @@ echo "ratios: tally/faye long-polling $(ratio "${m_out[tally-lp]}" "${m_out[faye
 declare -A label=([tally-lp]="Tally, long-polling" [tally-ws]="Tally, WebSocket"
   [faye-lp]="Faye 1.4.3, long-polling" [faye-ws]="Faye 1.4.3, WebSocket"
   [cometd-lp]="cometd-nodejs-server 1.2.1, long-polling")
-report "| server, transport ($rounds rounds, medians) | messages out/s | p50 ms | p99 ms | Tally's throughput relative to it |" \
+report "| server, transport ($rounds rounds, medians${IO_THREADS:+; Tally with io_threads = $IO_THREADS}) | messages out/s | p50 ms | p99 ms | Tally's throughput relative to it |" \
   "|---|---|---|---|---|"
 for t in "${targets[@]}"; do
   rel="—"

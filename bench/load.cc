@@ -23,6 +23,12 @@
 //                address's ephemeral ports (~28 000) of connections can be open.
 //          stats: --clients N --stats-per-client K --agents A --rate R --duration D
 //                 --ingest-token T --statistic NAME
+//                 --stalled M: M of the sessions (spread evenly) stop at the start of the
+//                 measured phase: a WebSocket one stops reading (its socket stays open), a
+//                 long-polling one sends no more connects (it vanished). Their notifications
+//                 are not counted: the figures are those of the other sessions.
+//                 --one-connection: a session closes its second (keep-alive) connection once
+//                 subscribed, leaving one socket per session.
 //          --smoke (tiny run for CI).
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -134,9 +140,11 @@ struct Options {
   int duration_s = 10;
   std::string ingest_token;
   std::string statistic = "CurrentAgentState";
-  int report_every_s = 0;  // stats: a line per interval (the soak), 0 = only the summary
-  std::string channel;     // idle: subscribed by every session when set
-  int sources = 1;         // loopback source addresses the clients spread over
+  int report_every_s = 0;       // stats: a line per interval (the soak), 0 = only the summary
+  int stalled = 0;              // stats: sessions that stop reading when the measured phase starts
+  bool one_connection = false;  // stats: close the second connection once subscribed
+  std::string channel;          // idle: subscribed by every session when set
+  int sources = 1;              // loopback source addresses the clients spread over
 };
 
 // Opens `socket` bound to the loopback source address of client `index` (see --sources).
@@ -162,6 +170,7 @@ struct Shared {
   std::vector<std::int64_t> agent_sent;  // per agent: when its newest event was sent (us)
   std::uint64_t events_accepted = 0;
   std::uint64_t subscribed = 0;
+  bool measuring = false;  // the measured phase has started (stalled sessions stop)
 };
 
 // One HTTP keep-alive connection.
@@ -307,6 +316,7 @@ struct Client {
   Conn send;
   std::unique_ptr<WsConn> ws;
   int index = 0;
+  bool stalled = false;  // stats --stalled: stops reading once the measured phase starts
   std::string id;
   std::string cookie;
   std::vector<std::string> channels;  // subscribed after the handshake
@@ -399,11 +409,12 @@ void RecordDeliveries(Shared& s, const json::array& messages) {
 // Long-polling: handshake, channel subscriptions, then the connect loop.
 asio::awaitable<void> ConnectLoop(Shared& s, Client& c) {
   bool first = true;
-  while (!s.stopping) {
+  while (!s.stopping && !(c.stalled && s.measuring)) {
     json::array body;
     body.push_back(ConnectMessage(s, c, first));
     first = false;
     auto replies = co_await c.connect.Post(s, "/connect", body, &c.cookie);
+    if (c.stalled && s.measuring) break;  // vanished: never connects again
     RecordDeliveries(s, replies);
     if (replies.empty()) {
       asio::steady_timer t(co_await asio::this_coro::executor);
@@ -445,9 +456,10 @@ asio::awaitable<void> JoinWebSocket(Shared& s, Client& c) {
   for (;;) {
     auto messages = co_await c.ws->Read();
     if (!messages) {
-      if (!s.stopping) ++s.errors;
+      if (!s.stopping && !(c.stalled && s.measuring)) ++s.errors;
       co_return;
     }
+    if (c.stalled && s.measuring) co_return;  // stops reading; c.ws keeps the socket open
     RecordDeliveries(s, *messages);
     for (const auto& v : *messages) {
       if (!v.is_object()) continue;
@@ -596,6 +608,10 @@ asio::awaitable<void> SubscribeStatistics(Shared& s, Client& c, int index) {
     ++s.errors;
     if (res && s.errors < 5) std::fprintf(stderr, "subscribe: %s\n", res->body().c_str());
   }
+  // --one-connection: nothing more goes on this connection, so it is closed, and one socket per
+  // session (its connects or its WebSocket) is left: 10 000 sessions fit the open-file limit.
+  // By default it stays open, as a browser keeps its second connection.
+  if (s.opt.one_connection) c.send.Close();
   ++s.subscribed;
 }
 
@@ -644,11 +660,13 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
+  int in_flight_events = 0;  // events in requests not answered yet
   auto send = [&](std::string body, std::vector<int> agents, size_t conn) {
     busy[conn] = true;
+    in_flight_events += static_cast<int>(agents.size());
     asio::co_spawn(
         ex,
-        [&s, &pool, &busy, conn, body = std::move(body),
+        [&s, &pool, &busy, &in_flight_events, conn, body = std::move(body),
          agents = std::move(agents)]() -> asio::awaitable<void> {
           const std::int64_t sent = NowUs();
           for (int a : agents) s.agent_sent[static_cast<size_t>(a)] = sent;
@@ -662,6 +680,7 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
             if (res && s.errors < 5) std::fprintf(stderr, "ingest: %s\n", res->body().c_str());
           }
           busy[conn] = false;
+          in_flight_events -= static_cast<int>(agents.size());
         },
         asio::detached);
   };
@@ -689,16 +708,28 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
   t.expires_after(std::chrono::seconds(2));
   co_await t.async_wait(asio::use_awaitable);
   started = NowUs();
+  s.measuring = true;
   const std::int64_t end = started + static_cast<std::int64_t>(s.opt.duration_s) * 1'000'000;
+  // A tick's events go in one request on the first free connection. Agents are taken in turn, so
+  // an agent is in two requests at once only if those hold more events than there are agents:
+  // a request is held back until that cannot happen, and an agent's events reach the server in
+  // the order of their times. Past the server's capacity at most one second of events is owed;
+  // the rest is not offered (counted), never sent in one oversized batch later.
   double owed = 0;
   int next_agent = 0;
   std::uint64_t skipped = 0;
+  std::uint64_t not_offered = 0;
+  const double cap = std::max(1.0, static_cast<double>(s.opt.rate));
   for (std::int64_t tick = started; tick < end; tick += 10'000) {
     t.expires_at(std::chrono::steady_clock::time_point(std::chrono::microseconds(tick)));
     co_await t.async_wait(asio::use_awaitable);
     owed += s.opt.rate / 100.0;
-    const int n = static_cast<int>(owed);
-    if (n == 0) continue;
+    if (owed > cap) {
+      not_offered += static_cast<std::uint64_t>(owed - cap);
+      owed = cap;
+    }
+    const int n = std::min(static_cast<int>(owed), s.opt.agents - in_flight_events);
+    if (n <= 0) continue;
     size_t conn = 0;
     while (conn < pool.size() && busy[conn]) ++conn;
     if (conn == pool.size()) {
@@ -725,6 +756,9 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
     }
     send(std::move(body), std::move(agents), conn);
   }
+  if (not_offered > 0)
+    std::fprintf(stderr, "stats: %llu events not offered (over a second behind)\n",
+                 static_cast<unsigned long long>(not_offered));
   finished = NowUs();
   if (skipped > 0)
     std::fprintf(stderr, "stats: %llu ticks skipped (every ingest connection busy)\n",
@@ -794,6 +828,10 @@ int main(int argc, char** argv) {
       s.opt.rate = std::atoi(next().c_str());
     } else if (a == "--agent-offset") {
       g_agent_offset = std::atoi(next().c_str());
+    } else if (a == "--one-connection") {
+      s.opt.one_connection = true;
+    } else if (a == "--stalled") {
+      s.opt.stalled = std::atoi(next().c_str());
     } else if (a == "--report-every") {
       s.opt.report_every_s = std::atoi(next().c_str());
     } else if (a == "--duration") {
@@ -860,6 +898,9 @@ int main(int argc, char** argv) {
       for (int k = 0; k < s.opt.stats_per_client; ++k) {
         c->agents.push_back((i * s.opt.stats_per_client + k) % s.opt.agents);
       }
+      // Spread evenly: session i stalls when the running share crosses the next whole one.
+      c->stalled = s.opt.stalled > 0 &&
+                   (i + 1) * s.opt.stalled / s.opt.clients != i * s.opt.stalled / s.opt.clients;
       std::sort(c->agents.begin(), c->agents.end());
       c->agents.erase(std::unique(c->agents.begin(), c->agents.end()), c->agents.end());
     }
@@ -934,11 +975,11 @@ int main(int argc, char** argv) {
   const double out_secs = static_cast<double>(std::max(s.last_receive, finished) - started) / 1e6;
   if (mode == "stats") {
     std::printf(
-        "stats: %d sessions (%s) x %d statistics of %d agents; %d events/s for %.1f s: %llu "
-        "accepted; %llu notifications received, %.0f/s; latency ms p50 %.1f p90 %.1f p99 %.1f "
-        "p99.9 %.1f max %.1f; errors %llu\n",
-        s.opt.clients, TransportName(s.opt.transport), s.opt.stats_per_client, s.opt.agents,
-        s.opt.rate, secs, static_cast<unsigned long long>(s.events_accepted),
+        "stats: %d sessions (%s, %d stalled) x %d statistics of %d agents; %d events/s for %.1f "
+        "s: %llu accepted; %llu notifications received, %.0f/s; latency ms p50 %.1f p90 %.1f p99 "
+        "%.1f p99.9 %.1f max %.1f; errors %llu\n",
+        s.opt.clients, TransportName(s.opt.transport), s.opt.stalled, s.opt.stats_per_client,
+        s.opt.agents, s.opt.rate, secs, static_cast<unsigned long long>(s.events_accepted),
         static_cast<unsigned long long>(s.received), s.received / out_secs,
         s.latency.Percentile(50) / 1000.0, s.latency.Percentile(90) / 1000.0,
         s.latency.Percentile(99) / 1000.0, s.latency.Percentile(99.9) / 1000.0,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark on the release build, then the generated tables of BENCHMARKS.md
-# rewritten with the new figures (bench/update_benchmarks.sh). About 20 minutes on 2 cores.
+# rewritten with the new figures (bench/update_benchmarks.sh). About 30 minutes on 2 cores.
 # Each script's full output is in build/bench/NAME.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +37,10 @@ step peek bench/peek_bench.sh 5 5
 step ingest bench/ingest_bench.sh 5 200000
 step recovery bench/recovery_bench.sh 1 10
 step chat bench/compare.sh 5 1000 80
+IO_THREADS=1 step chat-single bench/compare.sh 3 1000 80
 step idle bench/idle_bench.sh 3 5000 100000
-step stats bench/stats_bench.sh 5 1000 1000 10
+STALLED=100 step stats bench/stats_bench.sh 3 1000 "1000 5000 15000" 10
+STATS_PER_SESSION=1 ONE_CONNECTION=1 SOURCES=8 step stats-large bench/stats_bench.sh 3 10000 1000 10
 step history bench/history_bench.sh 60 3
 step cluster bench/cluster_bench.sh 3 200000 10000000
 TALLY_BIN=$PWD/build/release/src/tally step failover node bench/failover_bench.mjs 20

@@ -11,7 +11,7 @@ bench/ingest_bench.sh 1 4000
 UNIT=4000 bench/recovery_bench.sh 1 2
 bench/compare.sh 1 20 5
 bench/idle_bench.sh 1 20 40
-bench/stats_bench.sh 1 20 100 1
+STALLED=2 bench/stats_bench.sh 1 20 "100 200" 1
 bench/history_bench.sh 2 1
 bench/cluster_bench.sh 1 4000 8000
 TALLY_BIN=$BUILD/src/tally node bench/failover_bench.mjs 1
