@@ -660,13 +660,14 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  int in_flight_events = 0;  // events in requests not answered yet
+  // Per agent: whether a request holding one of its events is not answered yet.
+  std::vector<bool> in_flight(static_cast<size_t>(s.opt.agents), false);
   auto send = [&](std::string body, std::vector<int> agents, size_t conn) {
     busy[conn] = true;
-    in_flight_events += static_cast<int>(agents.size());
+    for (int a : agents) in_flight[static_cast<size_t>(a)] = true;
     asio::co_spawn(
         ex,
-        [&s, &pool, &busy, &in_flight_events, conn, body = std::move(body),
+        [&s, &pool, &busy, &in_flight, conn, body = std::move(body),
          agents = std::move(agents)]() -> asio::awaitable<void> {
           const std::int64_t sent = NowUs();
           for (int a : agents) s.agent_sent[static_cast<size_t>(a)] = sent;
@@ -680,7 +681,7 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
             if (res && s.errors < 5) std::fprintf(stderr, "ingest: %s\n", res->body().c_str());
           }
           busy[conn] = false;
-          in_flight_events -= static_cast<int>(agents.size());
+          for (int a : agents) in_flight[static_cast<size_t>(a)] = false;
         },
         asio::detached);
   };
@@ -710,11 +711,10 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
   started = NowUs();
   s.measuring = true;
   const std::int64_t end = started + static_cast<std::int64_t>(s.opt.duration_s) * 1'000'000;
-  // A tick's events go in one request on the first free connection. Agents are taken in turn, so
-  // an agent is in two requests at once only if those hold more events than there are agents:
-  // a request is held back until that cannot happen, and an agent's events reach the server in
-  // the order of their times. Past the server's capacity at most one second of events is owed;
-  // the rest is not offered (counted), never sent in one oversized batch later.
+  // A tick's events go in one request on the first free connection, agents taken in turn. A
+  // batch stops at the first agent still in an unanswered request (it waits for the next tick),
+  // so an agent's events reach the server in the order of their times. Past the server's
+  // capacity at most one second of events is owed; the rest is not offered (counted).
   double owed = 0;
   int next_agent = 0;
   std::uint64_t skipped = 0;
@@ -728,7 +728,7 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
       not_offered += static_cast<std::uint64_t>(owed - cap);
       owed = cap;
     }
-    const int n = std::min(static_cast<int>(owed), s.opt.agents - in_flight_events);
+    const int n = std::min(static_cast<int>(owed), s.opt.agents);
     if (n <= 0) continue;
     size_t conn = 0;
     while (conn < pool.size() && busy[conn]) ++conn;
@@ -736,11 +736,10 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
       ++skipped;  // every connection busy: the server is behind; this tick's events wait
       continue;
     }
-    owed -= n;
     std::string body;
     std::vector<int> agents;
     const auto now = wall_ms();
-    for (int k = 0; k < n; ++k) {
+    for (int k = 0; k < n && !in_flight[static_cast<size_t>(next_agent)]; ++k) {
       const int a = next_agent;
       next_agent = (next_agent + 1) % s.opt.agents;
       auto& lt = last_time[static_cast<size_t>(a)];
@@ -754,6 +753,8 @@ asio::awaitable<void> Driver(Shared& s, std::vector<std::unique_ptr<Client>>& cl
       body += line;
       agents.push_back(a);
     }
+    if (agents.empty()) continue;
+    owed -= static_cast<double>(agents.size());
     send(std::move(body), std::move(agents), conn);
   }
   if (not_offered > 0)

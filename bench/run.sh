@@ -39,7 +39,7 @@ step recovery bench/recovery_bench.sh 1 10
 step chat bench/compare.sh 5 1000 80
 IO_THREADS=1 step chat-single bench/compare.sh 3 1000 80
 step idle bench/idle_bench.sh 3 5000 100000
-STALLED=100 step stats bench/stats_bench.sh 3 1000 "1000 5000 15000" 10
+STALLED=100 STALLED_RATE=1000 step stats bench/stats_bench.sh 3 1000 "1000 5000 15000" 10
 STATS_PER_SESSION=1 ONE_CONNECTION=1 SOURCES=8 step stats-large bench/stats_bench.sh 3 10000 1000 10
 step history bench/history_bench.sh 60 3
 step cluster bench/cluster_bench.sh 3 200000 10000000

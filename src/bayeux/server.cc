@@ -468,17 +468,26 @@ ServerStats Server::Stats() const {
   ServerStats s = impl_->stats;
   s.sessions = impl_->sessions.size();
   s.held_connects = 0;
-  auto count = [&s](const std::vector<MessagePtr>& messages) {
-    s.queued_messages += messages.size();
-    for (const auto& m : messages) s.queued_bytes += m->text.size();
+  for (const auto& [id, session] : impl_->sessions) s.held_connects += session->held ? 1 : 0;
+  return s;
+}
+
+QueuedStats Server::Queued() const {
+  std::lock_guard lock(impl_->mu);
+  QueuedStats q;
+  auto count = [&q](const std::vector<MessagePtr>& messages) {
+    q.messages += messages.size();
+    for (const auto& m : messages) {
+      q.bytes += m->channel.size() + m->text.size() + m->head.size() + m->tail.size();
+      for (const auto& part : m->parts) q.bytes += part.key.size() + part.text.size();
+    }
   };
   for (const auto& [id, session] : impl_->sessions) {
-    s.held_connects += session->held ? 1 : 0;
     count(session->queue);
     count(session->parked);
     for (const auto& [batch, messages] : session->unacked) count(messages);
   }
-  return s;
+  return q;
 }
 
 }  // namespace tally::bayeux

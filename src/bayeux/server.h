@@ -108,11 +108,14 @@ struct ServerStats {
   std::uint64_t dropped_unsubscribed = 0;
   std::uint64_t invalid_messages = 0;  // messages refused as malformed (400::…)
   std::uint64_t held_abandoned = 0;    // held connects whose client went away
-  // Messages waiting in sessions (queued, parked for a channel not yet subscribed, unacknowledged)
-  // and the bytes of their texts: what slow and vanished clients cost (a text shared by several
-  // sessions counts once per session). Summed when read, under the lock.
-  std::uint64_t queued_messages = 0;
-  std::uint64_t queued_bytes = 0;
+};
+
+// Messages waiting in sessions (queued, parked for a channel not yet subscribed, unacknowledged)
+// and the bytes of their texts (a keyed message's parts included): what slow and vanished
+// clients cost. A text shared by several sessions counts once per session.
+struct QueuedStats {
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
 };
 
 struct SessionInfo {
@@ -197,6 +200,8 @@ class Server {
   // Shutdown: answers every held connect now (clients reconnect after the restart).
   void ReleaseAll();
   [[nodiscard]] ServerStats Stats() const;
+  // One pass over every waiting message, under the lock (Stats() does not walk the queues).
+  [[nodiscard]] QueuedStats Queued() const;
   [[nodiscard]] const Options& options() const { return options_; }
 
  private:

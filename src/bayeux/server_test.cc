@@ -199,14 +199,14 @@ TEST_F(BayeuxTest, AnOverflowingQueueKeepsTheNewestValuePerStatistic) {
   server_.DeliverToSession(id, "/statistics/v3/service", json::object{{"kept", true}});
   for (int i = 0; i < 10; ++i) server_.DeliverToSession(id, update(i % 2 ? "a" : "b", i));
   // What waits is bounded by max_queue (4) and counted, bytes too.
-  const ServerStats waiting = server_.Stats();
-  EXPECT_GE(waiting.queued_messages, 2u);
-  EXPECT_LE(waiting.queued_messages, 4u);
-  EXPECT_GT(waiting.queued_bytes, waiting.queued_messages * 20);
+  const QueuedStats waiting = server_.Queued();
+  EXPECT_GE(waiting.messages, 2u);
+  EXPECT_LE(waiting.messages, 4u);
+  EXPECT_GT(waiting.bytes, waiting.messages * 20);
   auto r = Send(R"([{"id":"3","channel":"/meta/connect","clientId":")" + id + "\"}]", Ctx());
   ASSERT_TRUE(r);
-  EXPECT_EQ(server_.Stats().queued_messages, 0u);
-  EXPECT_EQ(server_.Stats().queued_bytes, 0u);
+  EXPECT_EQ(server_.Queued().messages, 0u);
+  EXPECT_EQ(server_.Queued().bytes, 0u);
   std::map<std::string, int> last;
   ASSERT_GE(r->size(), 2u);
   EXPECT_EQ((*r)[0].at("channel").as_string(), "/statistics/v3/service");  // kept its place

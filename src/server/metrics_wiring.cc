@@ -156,12 +156,14 @@ void WireMetrics(MetricsRegistry& metrics, const MetricSources& s) {
                 true);
   bayeux_metric("tally_cometd_held_connects", "Held /meta/connect requests",
                 &bayeux::ServerStats::held_connects, true);
-  bayeux_metric("tally_cometd_queued_messages",
-                "Messages waiting in CometD sessions (queued, parked or unacknowledged)",
-                &bayeux::ServerStats::queued_messages, true);
-  bayeux_metric("tally_cometd_queued_bytes",
-                "Bytes of the messages waiting in CometD sessions (a shared text once per session)",
-                &bayeux::ServerStats::queued_bytes, true);
+  metrics.AddGauge(
+      "tally_cometd_queued_messages",
+      "Messages waiting in CometD sessions (queued, parked or unacknowledged)",
+      [&bayeux_server = s.bayeux] { return static_cast<double>(bayeux_server.Queued().messages); });
+  metrics.AddGauge(
+      "tally_cometd_queued_bytes",
+      "Bytes of the messages waiting in CometD sessions (a shared text once per session)",
+      [&bayeux_server = s.bayeux] { return static_cast<double>(bayeux_server.Queued().bytes); });
   bayeux_metric("tally_cometd_handshakes_total", "CometD handshakes",
                 &bayeux::ServerStats::handshakes, false);
   bayeux_metric("tally_cometd_handshakes_denied_total", "CometD handshakes denied",

@@ -42,6 +42,17 @@ async function waitListening(port, what, ms = 15_000) {
   throw new Error(`${what} did not listen on ${port}`);
 }
 
+async function waitLogLine(file, text, what, ms = 15_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    let log = '';
+    try { log = readFileSync(file, 'utf8'); } catch { /* not written yet */ }
+    if (log.includes(text)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what}: no "${text}" in its log`);
+}
+
 function track(proc) {
   live.add(proc);
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
@@ -100,7 +111,13 @@ ${n > 1 ? `cluster { name: tally-test, listen: 127.0.0.1:${p.route}, routes: [${
           try { last = readFileSync(log, 'utf8').trim().split('\n').at(-1); } catch { /* no log */ }
           throw new Error(`nats-server ${name} exited (${code ?? signal}) before it was ready: ${last}`);
         });
-        return Promise.race([waitListening(p.client, `nats-server ${name}`), died]);
+        // Ready: its client port answers and, in a cluster, its log says the route port is
+        // bound (nats-server binds it after the client port, and exits if it is taken).
+        const ready = (async () => {
+          await waitListening(p.client, `nats-server ${name}`);
+          if (n > 1) await waitLogLine(log, `Listening for route connections on 127.0.0.1:${p.route}`, `nats-server ${name}`);
+        })();
+        return Promise.race([ready, died]);
       },
       async kill() {
         if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
