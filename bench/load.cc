@@ -879,6 +879,10 @@ int main(int argc, char** argv) {
   if (s.opt.clients < 1 || s.opt.agents < 1 || s.opt.rate < 1 || s.opt.duration_s < 1) {
     return std::fprintf(stderr, "--clients, --agents, --rate and --duration must be positive\n"), 2;
   }
+  if (s.opt.stalled < 0 || s.opt.stalled >= s.opt.clients) {
+    return std::fprintf(stderr, "--stalled: from 0 to fewer than --clients (%d)\n", s.opt.clients),
+           2;
+  }
   s.agent_sent.assign(static_cast<size_t>(s.opt.agents), 0);
   asio::io_context ioc(1);
   std::vector<std::unique_ptr<Client>> clients;

@@ -20,6 +20,16 @@ const AGENTS = 100;
 const agent = (i) => `slow${i}`;
 const dn = (i) => String(76001 + i);
 
+// Tokens for a reader and the feeder; the AGENTS agents logged in.
+async function loginAgents(url) {
+  const token = await userToken(url);
+  const feeder = await feederToken(url);
+  const logins = [];
+  for (let i = 0; i < AGENTS; i++) logins.push({ type: 'EventAgentLogin', agentId: agent(i), thisDN: dn(i), placeId: `ps${i}` });
+  await feed(url, feeder, logins);
+  return { token, feeder };
+}
+
 // A raw Bayeux client over one WebSocket: every frame it reads is kept.
 async function openSocket(url, token) {
   const ws = new WebSocket(`${url.replace('http', 'ws')}/statistics/v3/notifications`);
@@ -43,11 +53,7 @@ describe('a WebSocket client that stops reading', () => {
   after(async () => { await tally.stop(); });
 
   test('is cut off past the bound, others are served, and back it gets every newest value', async () => {
-    const token = await userToken(tally.url);
-    const feeder = await feederToken(tally.url);
-    const logins = [];
-    for (let i = 0; i < AGENTS; i++) logins.push({ type: 'EventAgentLogin', agentId: agent(i), thisDN: dn(i), placeId: `ps${i}` });
-    await feed(tally.url, feeder, logins);
+    const { token, feeder } = await loginAgents(tally.url);
 
     // The slow client: handshake, connect, subscribe; a subscription of the 100 agents' states.
     const slow = await openSocket(tally.url, token);
@@ -124,11 +130,7 @@ describe('a long-polling client that never comes back', () => {
   after(async () => { await tally.stop(); });
 
   test('keeps at most max_queue messages, others are served, and it is removed by the rule', async () => {
-    const token = await userToken(tally.url);
-    const feeder = await feederToken(tally.url);
-    const logins = [];
-    for (let i = 0; i < AGENTS; i++) logins.push({ type: 'EventAgentLogin', agentId: agent(i), thisDN: dn(i), placeId: `ps${i}` });
-    await feed(tally.url, feeder, logins);
+    const { token, feeder } = await loginAgents(tally.url);
     const metric = async (name) => metricValue(await metricsText(tally.url), name) ?? 0;
 
     // The client that goes away: handshake, its first connect, the channel; then silence.
