@@ -15,7 +15,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -25,11 +24,13 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include "common/log.h"
@@ -47,12 +48,16 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
+std::int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // What the connection coroutine waits on while a handler works (possibly on another thread).
+// Its timer is made only when the handler did not answer inline (most answer at once).
 struct PendingResponse {
-  explicit PendingResponse(const asio::any_io_executor& ex) : timer(ex) {
-    timer.expires_at(asio::steady_timer::time_point::max());
-  }
-  asio::steady_timer timer;
+  std::optional<asio::steady_timer> timer;  // touched on the connection's strand only
   std::optional<HttpResponse> response;
   // The thread running the handler synchronously: an answer given there needs no hand-off.
   std::atomic<std::thread::id> handler_thread{};
@@ -85,15 +90,28 @@ CorsCheck CheckCors(const HttpServerOptions& options, std::string_view origin,
 }
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  // One per connection; the stream lives here so Shutdown() can reach it via a weak_ptr.
+  // One per connection; the socket lives here so Shutdown() and the deadline sweep can reach it.
   struct Connection {
-    Connection(tcp::socket&& socket, asio::ssl::context* tls_context) : plain(std::move(socket)) {
-      if (tls_context != nullptr) tls.emplace(plain, *tls_context);
+    Connection(tcp::socket&& s, asio::ssl::context* tls_context) : socket(std::move(s)) {
+      if (tls_context != nullptr) tls.emplace(socket, *tls_context);
     }
-    beast::tcp_stream plain;                                   // deadlines live here
-    std::optional<asio::ssl::stream<beast::tcp_stream&>> tls;  // set when serving HTTPS
-    bool idle = true;  // waiting for a request (touched only on the connection's strand)
+    tcp::socket socket;
+    std::optional<asio::ssl::stream<tcp::socket&>> tls;  // set when serving HTTPS
+    // The deadline of what the connection waits for now (a request head, a body, a write), in
+    // steady-clock milliseconds, 0 for none. Set on the connection's strand, read by the sweep
+    // (SweepLoop), which closes the socket once it passes: one periodic timer for all
+    // connections instead of a timer armed and cancelled around every read and write.
+    std::atomic<std::int64_t> deadline_ms{0};
+    bool expired = false;  // the sweep closed the socket: a deadline passed (strand only)
+    bool idle = true;      // waiting for a request (touched only on the connection's strand)
     std::function<void()> close_websocket;  // set while serving a WebSocket (strand only)
+
+    void ExpiresAfter(std::chrono::milliseconds d) {
+      deadline_ms.store(SteadyMs() + d.count(), std::memory_order_relaxed);
+    }
+    void ExpiresNever() { deadline_ms.store(0, std::memory_order_relaxed); }
+    // An operation that failed because its deadline passed (the sweep closed the socket).
+    [[nodiscard]] bool TimedOut(const beast::error_code& ec) const { return ec && expired; }
   };
 
   Impl(asio::io_context& io, HttpServerOptions opts, const Router& r, RequestObserver obs)
@@ -117,7 +135,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   std::mutex mu;  // guards the fields below
   std::uint64_t next_id = 0;
-  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
+  struct Entry {
+    std::weak_ptr<Connection> weak;
+    Connection* raw;  // alive while in the map (Serve() holds it until Forget())
+  };
+  std::unordered_map<std::uint64_t, Entry> connections;
   std::function<void()> on_drained;
 
   // A WebSocket upgrade ServeOn() read: served by ServeWebSocket() once ServeOn()'s frame (its
@@ -129,6 +151,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   };
 
   asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> SweepLoop();
   asio::awaitable<void> Serve(std::shared_ptr<Connection> conn, std::uint64_t id);
   template <typename Io>
   asio::awaitable<std::unique_ptr<Upgrade>> ServeOn(std::shared_ptr<Connection> conn, Io& io,
@@ -173,16 +196,57 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop() {
       // Nagle's algorithm holds a second small write until the client's delayed ACK (~40 ms).
       beast::error_code ignored;
       socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+      // Synchronous reads do not block (ServeOn's read-ahead); asynchronous ones are unchanged.
+      socket.non_blocking(true, ignored);
     }
     auto conn = std::make_shared<Connection>(std::move(socket), tls_context.get());
     std::uint64_t id;
     {
       std::lock_guard lock(mu);
       id = next_id++;
-      connections.emplace(id, conn);
+      connections.emplace(id, Entry{conn, conn.get()});
     }
-    auto ex = conn->plain.get_executor();
+    auto ex = conn->socket.get_executor();
     asio::co_spawn(ex, Serve(std::move(conn), id), asio::detached);
+  }
+}
+
+// Every `tick`, closes the sockets whose deadline passed (on their strand, where the operation
+// waiting on it fails and sees `expired`). A deadline is met within one tick of it.
+asio::awaitable<void> HttpServer::Impl::SweepLoop() {
+  auto self = shared_from_this();
+  const auto shortest = std::min(
+      {options.header_timeout, options.body_timeout, options.idle_timeout, options.write_timeout});
+  const auto tick =
+      std::clamp(shortest / 8, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+  asio::steady_timer timer(ioc);
+  std::vector<std::shared_ptr<Connection>> due;
+  for (;;) {
+    timer.expires_after(tick);
+    auto [ec] = co_await timer.async_wait(kUseTuple);
+    if (ec) co_return;
+    const std::int64_t now = SteadyMs();
+    {
+      std::lock_guard lock(mu);
+      if (stopping.load() && connections.empty()) co_return;
+      for (auto& [id, entry] : connections) {
+        const std::int64_t d = entry.raw->deadline_ms.load(std::memory_order_relaxed);
+        if (d != 0 && d <= now) {
+          if (auto c = entry.weak.lock()) due.push_back(std::move(c));
+        }
+      }
+    }
+    for (auto& c : due) {
+      asio::post(c->socket.get_executor(), [c] {
+        const std::int64_t d = c->deadline_ms.load(std::memory_order_relaxed);
+        if (d == 0 || d > SteadyMs() || c->expired) return;  // moved on meanwhile
+        c->expired = true;
+        beast::error_code ignored;
+        c->socket.shutdown(tcp::socket::shutdown_both, ignored);
+        c->socket.close(ignored);
+      });
+    }
+    due.clear();
   }
 }
 
@@ -222,7 +286,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket,
   route.assign(match.pattern);
 
   auto ex = co_await asio::this_coro::executor;
-  auto pending = std::make_shared<PendingResponse>(ex);
+  auto pending = std::make_shared<PendingResponse>();
   Responder responder([pending, ex](HttpResponse&& response) {
     if (pending->handler_thread.load(std::memory_order_acquire) == std::this_thread::get_id()) {
       pending->response = std::move(response);  // answered inline, on the connection's strand
@@ -231,7 +295,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket,
     // Answered later or elsewhere: hand the response to the connection's strand.
     asio::post(ex, [pending, r = std::move(response)]() mutable {
       pending->response = std::move(r);
-      pending->timer.cancel();
+      if (pending->timer) pending->timer->cancel();
     });
   });
   pending->handler_thread.store(std::this_thread::get_id(), std::memory_order_release);
@@ -251,12 +315,16 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket,
   // A held request (a parked long-poll) keeps no read buffer: it is allocated again for the
   // connection's next request.
   if (!pending->response && buffer.size() == 0) buffer.shrink_to_fit();
+  if (!pending->response) {
+    pending->timer.emplace(ex);
+    pending->timer->expires_at(asio::steady_timer::time_point::max());
+  }
   while (!pending->response) {
     if (!watching) {
-      co_await pending->timer.async_wait(kUseTuple);
+      co_await pending->timer->async_wait(kUseTuple);
       continue;
     }
-    auto which = co_await (pending->timer.async_wait(kUseTuple) ||
+    auto which = co_await (pending->timer->async_wait(kUseTuple) ||
                            socket.async_wait(tcp::socket::wait_read, kUseTuple));
     if (which.index() == 0 || pending->response) continue;
     char byte = 0;
@@ -279,11 +347,11 @@ namespace {
 // Lingering close: stop sending, then drain what the client is still sending (briefly) so the
 // kernel does not answer it with a reset that would eat our error response. Its own coroutine,
 // so the drain buffer is not part of every connection's frame.
-template <typename Io>
-asio::awaitable<void> LingeringClose(beast::tcp_stream& plain, Io& io) {
+template <typename Conn, typename Io>
+asio::awaitable<void> LingeringClose(Conn& conn, Io& io) {
   beast::error_code ignored;
-  plain.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  plain.expires_after(std::chrono::milliseconds(1000));
+  conn.socket.shutdown(tcp::socket::shutdown_send, ignored);
+  conn.ExpiresAfter(std::chrono::milliseconds(1000));
   auto sink = std::make_unique<char[]>(8192);
   std::size_t drained = 0;
   while (drained < (std::size_t{4} << 20)) {
@@ -299,22 +367,32 @@ template <typename Io>
 asio::awaitable<std::unique_ptr<HttpServer::Impl::Upgrade>> HttpServer::Impl::ServeOn(
     std::shared_ptr<Connection> keep, Io& io, const std::string& remote, bool tls) {
   Connection& conn = *keep;
-  beast::tcp_stream& plain = conn.plain;
   beast::flat_buffer buffer(options.max_header_bytes + 4096);
   std::uint32_t served = 0;
   std::unique_ptr<Upgrade> upgrade;
   for (;;) {
     conn.idle = true;
     if (stopping.load()) break;
-    // Wait for the first byte of the next request under the idle (or header) deadline, without
-    // a read buffer: an idle keep-alive connection holds only this loop's small frame.
+    // A busy plain connection usually has its next request waiting already: read it now into
+    // the buffer it keeps, with no wait and no second read.
+    if constexpr (std::is_same_v<Io, tcp::socket>) {
+      if (buffer.size() == 0 && served != 0) {
+        beast::error_code rec;
+        const std::size_t n = io.read_some(buffer.prepare(4096), rec);  // non-blocking socket
+        if (!rec) buffer.commit(n);
+        if (rec && rec != asio::error::would_block && rec != asio::error::try_again) break;
+      }
+    }
+    // Otherwise wait for the first byte of the next request under the idle (or header)
+    // deadline, without a read buffer: an idle keep-alive connection holds only this loop's
+    // small frame.
     if (buffer.size() == 0) {
       buffer.shrink_to_fit();
-      plain.expires_after(served == 0 ? options.header_timeout : options.idle_timeout);
+      conn.ExpiresAfter(served == 0 ? options.header_timeout : options.idle_timeout);
       char first = 0;
       auto [ec, n] = co_await io.async_read_some(asio::buffer(&first, 1), kUseTuple);
       if (ec || n != 1) {
-        if (ec == beast::error::timeout) timed_out.fetch_add(1);
+        if (conn.TimedOut(ec)) timed_out.fetch_add(1);
         break;
       }
       auto room = buffer.prepare(4096);
@@ -336,19 +414,18 @@ asio::awaitable<bool> HttpServer::Impl::ServeRequest(Connection& conn, Io& io,
                                                      std::uint32_t& served,
                                                      const std::string& remote, bool tls,
                                                      std::unique_ptr<Upgrade>& upgrade) {
-  beast::tcp_stream& plain = conn.plain;
   const auto started = std::chrono::steady_clock::now();
 
   http::request_parser<http::string_body> parser;
   parser.header_limit(options.max_header_bytes);
   parser.body_limit(options.max_body_bytes);
-  plain.expires_after(options.header_timeout);
+  conn.ExpiresAfter(options.header_timeout);
   auto [hec, hn] = co_await http::async_read_header(io, buffer, parser, kUseTuple);
   (void)hn;
   std::optional<HttpResponse> early;  // an answer decided before the body was read
   bool must_close = false;
   if (hec) {
-    if (hec == beast::error::timeout) {
+    if (conn.TimedOut(hec)) {
       timed_out.fetch_add(1);
       co_return false;
     }
@@ -391,25 +468,25 @@ asio::awaitable<bool> HttpServer::Impl::ServeRequest(Connection& conn, Io& io,
     }
     if (beast::iequals(head[http::field::expect], "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, version};
-      plain.expires_after(options.write_timeout);
+      conn.ExpiresAfter(options.write_timeout);
       auto [cec, cn] = co_await http::async_write(io, cont, kUseTuple);
       (void)cn;
       if (cec) co_return false;
     }
-    plain.expires_after(options.body_timeout);
+    conn.ExpiresAfter(options.body_timeout);
     auto [bec, bn] = co_await http::async_read(io, buffer, parser, kUseTuple);
     (void)bn;
     if (bec == http::error::body_limit) {
       response = RefuseBody(parser.get().target(), options);
       must_close = true;
     } else if (bec) {
-      if (bec == beast::error::timeout) timed_out.fetch_add(1);
+      if (conn.TimedOut(bec)) timed_out.fetch_add(1);
       co_return false;
     } else {
       auto req = parser.release();
       keep_alive = req.keep_alive();
-      plain.expires_never();  // the handler may hold the request (long-poll)
-      response = co_await Dispatch(plain.socket(), buffer, req, remote, route, tls);
+      conn.ExpiresNever();  // the handler may hold the request (long-poll)
+      response = co_await Dispatch(conn.socket, buffer, req, remote, route, tls);
     }
   }
 
@@ -420,7 +497,7 @@ asio::awaitable<bool> HttpServer::Impl::ServeRequest(Connection& conn, Io& io,
   }
   const int status = response.status;
   auto res = ToBeast(std::move(response), version, keep_alive, method);
-  plain.expires_after(options.write_timeout);
+  conn.ExpiresAfter(options.write_timeout);
   auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
   (void)wn;
   if (observer) {
@@ -430,7 +507,7 @@ asio::awaitable<bool> HttpServer::Impl::ServeRequest(Connection& conn, Io& io,
   }
   if (wec) co_return false;
   if (must_close) {
-    co_await LingeringClose(plain, io);
+    co_await LingeringClose(conn, io);
     co_return false;
   }
   co_return keep_alive;
@@ -526,7 +603,7 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
   namespace websocket = beast::websocket;
   const std::string path = upgrade->request.path;  // kept after the upgrade request is freed
   const HttpRequest& request = upgrade->request;
-  conn->plain.expires_never();  // the WebSocket stream keeps its own timeouts
+  conn->ExpiresNever();  // the WebSocket stream keeps its own timeouts
   // The stream lives in a shared holder so that a writer still running after the read loop
   // ends cannot outlive it.
   struct Holder {
@@ -558,7 +635,7 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
     res.set(http::field::content_type, "application/json");
     res.body() = ErrorResponse(403, "WebSocket upgrade refused", request.path).body;
     res.prepare_payload();
-    conn->plain.expires_after(options.write_timeout);
+    conn->ExpiresAfter(options.write_timeout);
     auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
     (void)wec;
     (void)wn;
@@ -607,35 +684,35 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, 
   std::string remote;
   {
     beast::error_code ec;
-    const auto ep = conn->plain.socket().remote_endpoint(ec);
+    const auto ep = conn->socket.remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
   try {
     if (conn->tls) {
-      conn->plain.expires_after(options.header_timeout);
+      conn->ExpiresAfter(options.header_timeout);
       auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::server, kUseTuple);
       if (hec) {
-        if (hec == beast::error::timeout) timed_out.fetch_add(1);
+        if (conn->TimedOut(hec)) timed_out.fetch_add(1);
         tls_failures.fetch_add(1);
       } else {
         if (auto upgrade = co_await ServeOn(conn, *conn->tls, remote, true)) {
           co_await ServeWebSocket(conn, *conn->tls, std::move(upgrade));
         }
-        conn->plain.expires_after(std::chrono::milliseconds(1000));
+        conn->ExpiresAfter(std::chrono::milliseconds(1000));
         auto [sec] = co_await conn->tls->async_shutdown(kUseTuple);
         (void)sec;
       }
     } else {
-      if (auto upgrade = co_await ServeOn(conn, conn->plain, remote, false)) {
-        co_await ServeWebSocket(conn, conn->plain, std::move(upgrade));
+      if (auto upgrade = co_await ServeOn(conn, conn->socket, remote, false)) {
+        co_await ServeWebSocket(conn, conn->socket, std::move(upgrade));
       }
     }
   } catch (const std::exception& e) {
     TALLY_LOG_ERROR("connection {} failed: {}", remote, e.what());
   }
   beast::error_code ignored;
-  conn->plain.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  conn->plain.socket().close(ignored);
+  conn->socket.shutdown(tcp::socket::shutdown_both, ignored);
+  conn->socket.close(ignored);
   Forget(id);
 }
 
@@ -680,6 +757,7 @@ Result<std::uint16_t> HttpServer::Listen() {
   }
   const std::uint16_t port = acc.local_endpoint().port();
   asio::co_spawn(impl_->ioc, impl_->AcceptLoop(), asio::detached);
+  asio::co_spawn(impl_->ioc, impl_->SweepLoop(), asio::detached);
   return port;
 }
 
@@ -692,8 +770,8 @@ void HttpServer::Shutdown(std::function<void()> on_drained) {
     std::vector<std::shared_ptr<Impl::Connection>> live;
     {
       std::lock_guard lock(impl->mu);
-      for (auto& [id, weak] : impl->connections) {
-        if (auto c = weak.lock()) live.push_back(std::move(c));
+      for (auto& [id, entry] : impl->connections) {
+        if (auto c = entry.weak.lock()) live.push_back(std::move(c));
       }
       if (impl->connections.empty()) {
         if (on_drained) asio::post(impl->ioc, std::move(on_drained));
@@ -703,11 +781,11 @@ void HttpServer::Shutdown(std::function<void()> on_drained) {
     }
     // Idle connections are closed now; busy ones close after their response.
     for (auto& c : live) {
-      asio::post(c->plain.get_executor(), [c] {
+      asio::post(c->socket.get_executor(), [c] {
         if (c->close_websocket) {
           c->close_websocket();
         } else if (c->idle) {
-          c->plain.cancel();
+          c->socket.cancel();
         }
       });
     }

@@ -115,9 +115,63 @@ describe('slow clients', () => {
   // other tests' ordinary requests look slow.
   let tally;
   before(async () => {
-    tally = await startTally({ config: CONFIG.replace('header_timeout_ms = 10000', 'header_timeout_ms = 500') });
+    tally = await startTally({
+      config: CONFIG.replace('header_timeout_ms = 10000', 'header_timeout_ms = 500\nbody_timeout_ms = 500')
+        .replace('idle_timeout_ms = 5000', 'idle_timeout_ms = 1500'),
+    });
   });
   after(async () => { await tally.stop(); });
+
+  // One request on a raw keep-alive socket; resolves with the response text once it is whole.
+  const exchange = (socket, request) => new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk) => {
+      text += chunk.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const length = /content-length: *(\d+)/i.exec(text);
+      if (end >= 0 && length && text.length >= end + 4 + Number(length[1])) {
+        socket.off('data', onData);
+        resolve(text);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(request);
+  });
+
+  test('a client that stops sending its body is disconnected (body_timeout_ms)', async () => {
+    const before_ = metricValue(await metricsText(tally.url), 'tally_http_connections_timed_out_total');
+    const socket = net.connect(tally.port, '127.0.0.1');
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.on('error', () => {});
+    socket.write('POST /healthz HTTP/1.1\r\nHost: slow\r\nContent-Length: 100\r\n\r\n0123456789');
+    await closed;
+    const after_ = metricValue(await metricsText(tally.url), 'tally_http_connections_timed_out_total');
+    assert.ok(after_ >= before_ + 1, `timed-out counter ${before_} -> ${after_}`);
+  });
+
+  test('an idle keep-alive connection is closed after idle_timeout_ms; a busy one is not', async () => {
+    const idle = net.connect(tally.port, '127.0.0.1');
+    const busy = net.connect(tally.port, '127.0.0.1');
+    let idleClosedAt = 0;
+    let busyClosed = false;
+    idle.on('close', () => { idleClosedAt = Date.now(); });
+    busy.on('close', () => { busyClosed = true; });
+    idle.on('error', () => {});
+    busy.on('error', () => {});
+    const request = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    assert.match(await exchange(idle, request), /^HTTP\/1.1 200/);
+    const idleSince = Date.now();
+    // The busy connection asks every 300 ms for 3 s: each request moves its deadline on.
+    for (let i = 0; i < 10; ++i) {
+      assert.match(await exchange(busy, request), /^HTTP\/1.1 200/);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    assert.ok(idleClosedAt > 0, 'the idle connection is still open after 3 s (idle_timeout_ms = 1500)');
+    assert.ok(idleClosedAt - idleSince >= 1400, `closed after ${idleClosedAt - idleSince} ms, before its deadline`);
+    assert.equal(busyClosed, false, 'the busy connection was closed');
+    busy.destroy();
+  });
 
   test('a client that never finishes its header is disconnected; others are served meanwhile', async () => {
     const before_ = metricValue(await metricsText(tally.url), 'tally_http_connections_timed_out_total');
