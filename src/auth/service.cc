@@ -185,6 +185,17 @@ Result<Principal> AuthService::Authenticate(const HttpRequest& request) const {
   }
   std::string_view token = auth.substr(space + 1);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  const TimeMs now = clock_.NowMs();
+  {
+    // Only verified HS256 tokens are cached: a hit needs neither the header decoded nor the
+    // signature checked.
+    std::lock_guard lock(cache_mu_);
+    auto it = cache_.find(token);
+    if (it != cache_.end()) {
+      if (now < it->second.expires_at_ms) return it->second.principal;
+      cache_.erase(it);
+    }
+  }
   VerifyOptions options = Options();
   const std::string alg = TokenAlgorithm(token);
   if ((alg == "RS256" || alg == "ES256") && jwks_) {
@@ -196,15 +207,6 @@ Result<Principal> AuthService::Authenticate(const HttpRequest& request) const {
     return Principal{ext->subject, ext->tenant,
                      ext->roles.empty() ? std::vector<std::string>{"statistics:read"} : ext->roles,
                      (ext->expires_at + config_.max_skew_s) * 1000};
-  }
-  const TimeMs now = clock_.NowMs();
-  {
-    std::lock_guard lock(cache_mu_);
-    auto it = cache_.find(std::string(token));
-    if (it != cache_.end()) {
-      if (now < it->second.expires_at_ms) return it->second.principal;
-      cache_.erase(it);
-    }
   }
   auto claims = VerifyHs256(token, secret_, options);
   if (!claims) return claims.error();

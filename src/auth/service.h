@@ -82,7 +82,11 @@ class AuthService final {
     std::int64_t expires_at_ms = 0;
   };
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, Verified> cache_;
+  struct TokenHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::unordered_map<std::string, Verified, TokenHash, std::equal_to<>> cache_;
 };
 
 }  // namespace tally::auth
