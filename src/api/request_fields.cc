@@ -14,8 +14,8 @@ HttpResponse Json(int status, const json::object& body) {
 }
 
 json::object Ok(json::object data) {
-  json::object o;
-  o["status"] = json::object{{"code", 0}};
+  json::object o(3, data.storage());  // in the data's storage: moved in, not copied
+  o["status"] = json::object({{"code", 0}}, data.storage());
   o["data"] = std::move(data);
   return o;
 }
@@ -59,11 +59,11 @@ Result<std::string> RequiredString(const json::object& o, std::string_view key,
   return std::string(s);
 }
 
-Result<json::object> ParseObject(const std::string& body) {
+Result<json::object> ParseObject(const std::string& body, const json::storage_ptr& sp) {
   if (body.empty())
     return Error{Errc::kInvalidArgument, "the request body is empty (JSON expected)"};
   boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
+  json::value v = json::parse(body, ec, sp);
   if (ec) return Error{Errc::kInvalidArgument, "malformed JSON body: " + ec.message()};
   if (!v.is_object()) return Error{Errc::kInvalidArgument, "the JSON body must be an object"};
   return std::move(v.as_object());

@@ -29,7 +29,9 @@ void SendOk(const Responder& r, boost::json::object data, boost::json::array err
 // and used as path segments).
 [[nodiscard]] Result<std::string> RequiredString(const boost::json::object& o, std::string_view key,
                                                  const std::string& where, size_t max = 256);
-[[nodiscard]] Result<boost::json::object> ParseObject(const std::string& body);
+// Parsed into `sp` (e.g. a monotonic arena the caller keeps while it reads the object).
+[[nodiscard]] Result<boost::json::object> ParseObject(const std::string& body,
+                                                      const boost::json::storage_ptr& sp = {});
 // body.data.statistics, an array.
 [[nodiscard]] Result<const boost::json::array*> StatisticsArray(const boost::json::object& body);
 [[nodiscard]] Result<stats::ObjectRef> ObjectOf(const std::string& type, const std::string& id,

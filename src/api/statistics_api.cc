@@ -119,14 +119,14 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
     return true;
   }
 
-  json::object Entry(const std::string& name, const std::string& type, const std::string& id,
-                     const stats::StatValue& v) {
-    json::object o;
+  static json::object Entry(const std::string& name, const std::string& type, const std::string& id,
+                            const stats::StatValue& v, const json::storage_ptr& sp = {}) {
+    json::object o(5, sp);
     if (!name.empty()) o["name"] = name;
     o["objectId"] = id;
     o["objectType"] = type;
     o["timestamp"] = v.timestamp;
-    o["value"] = ValueJson(v);
+    o["value"] = ValueJson(v, sp);
     return o;
   }
 
@@ -154,7 +154,10 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
   void GetStatisticEx(HttpRequest& req, Responder r) {
     Principal who;
     if (!Admit(req, r, who)) return;
-    auto body = ParseObject(req.body);
+    // The body is read in an arena on the stack: only the asks are kept.
+    unsigned char arena[4096];
+    json::monotonic_resource mr(arena, sizeof arena);
+    auto body = ParseObject(req.body, json::storage_ptr(&mr));
     if (!body) return r.Send(ErrorResponse(body.error(), req.path));
     auto array = StatisticsArray(*body);
     if (!array) return r.Send(ErrorResponse(array.error(), req.path));
@@ -165,10 +168,11 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
                                   req.path));
     }
     struct PeekAsk {
-      std::string name, type, id;
+      std::string name, type;
       stats::ObjectRef ref;
     };
     std::vector<PeekAsk> asks;
+    asks.reserve((*array)->size());
     for (size_t i = 0; i < (*array)->size(); ++i) {
       const std::string where = "data.statistics[" + std::to_string(i) + "]";
       const json::value& item = (**array)[i];
@@ -176,25 +180,31 @@ struct StatisticsApi::Impl : std::enable_shared_from_this<StatisticsApi::Impl> {
       if (!entry) return r.Send(ErrorResponse(entry.error(), req.path));
       auto name = RequiredString(item.as_object(), "name", where + ".name");
       if (!name) return r.Send(ErrorResponse(name.error(), req.path));
-      asks.push_back({*name, entry->type, entry->ref.id, entry->ref});
+      asks.push_back({std::move(*name), std::move(entry->type), std::move(entry->ref)});
     }
-    engine.Post([self = shared_from_this(), who, asks = std::move(asks), r,
-                 path = req.path](stats::Engine& e) {
-      json::array values;
-      json::array errors;
+    engine.Post([tenant = std::move(who.tenant), asks = std::move(asks), r](stats::Engine& e) {
+      // The answer is built in an arena and only its text leaves.
+      unsigned char out[16384];
+      json::monotonic_resource omr(out, sizeof out);
+      const json::storage_ptr sp(&omr);
+      json::array values(sp);
+      values.reserve(asks.size());
+      json::array errors(sp);
       for (size_t i = 0; i < asks.size(); ++i) {
         const PeekAsk& a = asks[i];
-        auto v = e.Peek(who.tenant, a.name, a.ref);
+        auto v = e.Peek(tenant, a.name, a.ref);
         if (!v) {
           errors.push_back(ErrorEntry(HttpStatusFor(v.error().code),
                                       "data.statistics[" + std::to_string(i) + "] ('" + a.name +
-                                          "' for " + a.type + " '" + a.id +
+                                          "' for " + a.type + " '" + a.ref.id +
                                           "'): " + v.error().message));
           continue;
         }
-        values.push_back(self->Entry(a.name, a.type, a.id, *v));
+        values.push_back(Entry(a.name, a.type, a.ref.id, *v, sp));
       }
-      SendOk(r, json::object{{"statistics", std::move(values)}}, std::move(errors));
+      json::object data(1, sp);
+      data["statistics"] = std::move(values);
+      SendOk(r, std::move(data), std::move(errors));
     });
   }
 

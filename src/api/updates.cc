@@ -26,13 +26,18 @@ std::string EntryKey(const UpdateTarget& t) {
 }  // namespace
 
 std::string Updates::EntryText(const UpdateTarget& t, const stats::StatValue& v) {
-  json::object o;
+  // Built in an arena on the stack: an entry and its value are a dozen small objects and
+  // strings, and only their text is kept.
+  unsigned char arena[2048];
+  json::monotonic_resource mr(arena, sizeof arena);
+  const json::storage_ptr sp(&mr);
+  json::object o(7, sp);
   o["subscriptionId"] = t.subscription_id;
   o["statisticId"] = t.statistic_id;
   if (!t.name.empty()) o["name"] = t.name;
   o["objectId"] = t.object_id;
   o["objectType"] = t.object_type;
-  o["value"] = ValueJson(v);
+  o["value"] = ValueJson(v, sp);
   o["timestamp"] = v.timestamp;
   return json::serialize(o);
 }

@@ -2,12 +2,15 @@
 // Threading: pure functions.
 #pragma once
 
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
 #include "stats/value.h"
 
 namespace tally::api {
 
-[[nodiscard]] boost::json::value ValueJson(const stats::StatValue& v);
+// Built in `sp` (its objects and arrays too), e.g. a monotonic arena for one response.
+[[nodiscard]] boost::json::value ValueJson(const stats::StatValue& v,
+                                           const boost::json::storage_ptr& sp = {});
 
 }  // namespace tally::api
