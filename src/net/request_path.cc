@@ -5,6 +5,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include <iterator>
 #include <sstream>
 
 namespace tally::net {
@@ -85,6 +86,7 @@ HttpRequest MakeRequest(BeastRequest& req, const std::string& remote, bool tls, 
   }
   request.remote = remote;
   request.tls = tls;
+  request.headers.reserve(static_cast<size_t>(std::distance(req.begin(), req.end())));
   for (const auto& field : req) {
     request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
   }

@@ -1,5 +1,6 @@
 #include "net/router.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace tally::net {
@@ -7,6 +8,7 @@ namespace tally::net {
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> parts;
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  parts.reserve(static_cast<size_t>(std::count(path.begin(), path.end(), '/')) + 1);
   size_t pos = 0;
   while (true) {
     const size_t slash = path.find('/', pos);
@@ -48,7 +50,7 @@ void Router::Add(HttpMethod method, const std::string& pattern, HttpHandler hand
   routes_.push_back(std::move(route));
 }
 
-bool Router::MatchRoute(const Route& route, const std::vector<std::string>& parts,
+bool Router::MatchRoute(const Route& route, const std::vector<std::string_view>& parts,
                         RouteParams* params) {
   size_t i = 0;
   for (const Segment& seg : route.segments) {
@@ -67,14 +69,19 @@ bool Router::MatchRoute(const Route& route, const std::vector<std::string>& part
 
 Router::Match Router::Find(HttpMethod method, std::string_view raw_path) const {
   Match match;
-  std::vector<std::string> parts;
-  for (const std::string_view raw : SplitPath(raw_path)) {
-    std::string decoded;
-    if (!PercentDecode(raw, decoded, false)) {
+  // Segments as views of the path; only one with a %-escape is decoded (into `decoded`,
+  // reserved so that the views into it stay valid).
+  std::vector<std::string_view> parts = SplitPath(raw_path);
+  std::vector<std::string> decoded;
+  for (std::string_view& part : parts) {
+    if (part.find('%') == std::string_view::npos) continue;
+    if (decoded.empty()) decoded.reserve(parts.size());
+    std::string out;
+    if (!PercentDecode(part, out, false)) {
       match.error = Errc::kNotFound;
       return match;
     }
-    parts.push_back(std::move(decoded));
+    part = decoded.emplace_back(std::move(out));
   }
   const Route* best = nullptr;
   bool path_known = false;

@@ -48,7 +48,7 @@ class Router final {
     HttpHandler handler;
     int literal_count = 0;
   };
-  static bool MatchRoute(const Route& route, const std::vector<std::string>& parts,
+  static bool MatchRoute(const Route& route, const std::vector<std::string_view>& parts,
                          RouteParams* params);
 
   std::vector<Route> routes_;
