@@ -54,6 +54,27 @@ Result<json::array> ParseMessages(std::string_view text) {
   return std::move(v.as_array());
 }
 
+// Every text Tally sends on a Bayeux WebSocket is a JSON array of messages; those that queued
+// up behind a frame being written go out as one array (one frame, one write).
+std::string JoinMessageArrays(std::vector<std::string>& texts) {
+  std::size_t total = 2;
+  for (const auto& t : texts) total += t.size() + 1;
+  std::string out;
+  out.reserve(total);
+  out += '[';
+  for (const auto& t : texts) {
+    std::string_view inner(t);
+    if (inner.size() >= 2 && inner.front() == '[' && inner.back() == ']') {
+      inner = inner.substr(1, inner.size() - 2);
+    }
+    if (inner.empty()) continue;
+    if (out.size() > 1) out += ',';
+    out += inner;
+  }
+  out += ']';
+  return out;
+}
+
 class WsEndpoint final : public WsHandler {
  public:
   WsEndpoint(bayeux::Server& server, std::shared_ptr<WsPeer> peer, bayeux::Context context)
@@ -223,6 +244,7 @@ WsAcceptor NotificationsApi::WebSocket() {
   return [impl](const HttpRequest& upgrade,
                 std::shared_ptr<WsPeer> peer) -> std::shared_ptr<WsHandler> {
     bayeux::Context ctx = impl->ContextOf(upgrade, bayeux::Transport::kWebSocket);
+    peer->SetFrameMerger(JoinMessageArrays);
     return std::make_shared<WsEndpoint>(impl->server, std::move(peer), std::move(ctx));
   };
 }

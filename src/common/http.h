@@ -91,6 +91,11 @@ class WsPeer {
   virtual ~WsPeer() = default;
   virtual void Send(std::string text) = 0;
   virtual void Close() = 0;
+  // Joins texts that queued up while an earlier frame was being written into the text of one
+  // frame (e.g. JSON arrays into one array); unset, each text is a frame of its own. Set before
+  // the first Send().
+  using FrameMerger = std::function<std::string(std::vector<std::string>& texts)>;
+  virtual void SetFrameMerger(FrameMerger merger) { (void)merger; }
   // True once the connection was cut because the client did not take what was sent (more than
   // the server buffers per connection): what was queued for it is gone. Read in OnClose().
   [[nodiscard]] virtual bool Overflowed() const { return false; }

@@ -515,8 +515,10 @@ asio::awaitable<bool> HttpServer::Impl::ServeRequest(Connection& conn, Io& io,
 
 namespace {
 
-// The application's handle on one WebSocket: Send() queues a frame and starts the writer on the
-// connection's strand. The peer keeps the connection (and so the stream) alive while writing.
+// The application's handle on one WebSocket: Send() queues a text and, when no writer runs,
+// starts one on the connection's strand; a writer takes everything queued at once (merged into
+// one frame when the application set a merger), so a burst of messages costs one wake-up and
+// few frames. The peer keeps the connection (and so the stream) alive while writing.
 template <typename Io>
 class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPeerImpl<Io>> {
  public:
@@ -524,72 +526,131 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
              asio::any_io_executor ex, std::uint64_t max_buffered)
       : keep_(std::move(keep)), ws_(ws), ex_(std::move(ex)), max_buffered_(max_buffered) {}
 
+  void SetFrameMerger(FrameMerger merger) override { merger_ = std::move(merger); }
+
   void Send(std::string text) override {
-    asio::post(ex_, [self = this->shared_from_this(), text = std::move(text)]() mutable {
-      if (self->closed_) return;
+    bool start = false;
+    bool cut = false;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
       // A client that does not read: past the bound, cut it off rather than buffer for ever
       // (the frames waiting are dropped; the application learns it in OnClose()).
-      if (self->buffered_ > 0 && self->buffered_ + text.size() > self->max_buffered_) {
-        self->overflowed_ = true;
-        self->closed_ = true;
-        self->outbox_.clear();
-        self->buffered_ = 0;
-        beast::get_lowest_layer(self->ws_).cancel();
-        return;
+      if (buffered_ > 0 && buffered_ + text.size() > max_buffered_) {
+        overflowed_ = true;
+        closed_ = true;
+        outbox_.clear();
+        buffered_ = 0;
+        cut = true;
+      } else {
+        buffered_ += text.size();
+        outbox_.push_back(std::move(text));
+        start = !writing_;
+        writing_ = true;
       }
-      self->buffered_ += text.size();
-      self->outbox_.push_back(std::move(text));
-      if (!self->writing_) {
-        self->writing_ = true;
+    }
+    if (cut) {
+      asio::post(ex_, [self = this->shared_from_this()] { self->CancelSocket(); });
+    } else if (start) {
+      // Posted (not dispatched) even from the strand: what the caller sends next in the same
+      // handler joins this write.
+      asio::post(ex_, [self = this->shared_from_this()] {
         asio::co_spawn(self->ex_, self->WriteLoop(), asio::detached);
-      }
-    });
+      });
+    }
   }
 
   void Close() override {
-    asio::post(ex_, [self = this->shared_from_this()] {
-      if (self->closed_) return;
-      self->closed_ = true;
-      beast::get_lowest_layer(self->ws_).cancel();
-    });
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
+      closed_ = true;
+    }
+    asio::post(ex_, [self = this->shared_from_this()] { self->CancelSocket(); });
   }
 
-  // Strand only: the read loop ended.
+  // Strand: ends the read loop and any write (the socket may be closed already).
+  void CancelSocket() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).cancel(ignored);
+  }
+
+  // Strand: the read loop ended.
   void MarkClosed() {
+    std::lock_guard lock(mu_);
     closed_ = true;
     outbox_.clear();
     buffered_ = 0;
   }
-  [[nodiscard]] bool Writing() const { return writing_; }
-  // Strand only.
-  [[nodiscard]] bool Overflowed() const override { return overflowed_; }
+  [[nodiscard]] bool Writing() const {
+    std::lock_guard lock(mu_);
+    return writing_;
+  }
+  [[nodiscard]] bool Overflowed() const override {
+    std::lock_guard lock(mu_);
+    return overflowed_;
+  }
 
  private:
+  // At most this much queued text goes into one merged frame.
+  static constexpr std::size_t kMergeBytes = 64 * 1024;
+
   asio::awaitable<void> WriteLoop() {
     auto self = this->shared_from_this();
-    while (!outbox_.empty() && !closed_) {
-      std::string frame = std::move(outbox_.front());
-      outbox_.erase(outbox_.begin());
-      ws_.text(true);
-      auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kUseTuple);
-      (void)n;
-      buffered_ -= std::min<std::uint64_t>(buffered_, frame.size());
-      if (ec) {
+    std::vector<std::string> taken;
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        if (closed_ || outbox_.empty()) {
+          outbox_.clear();
+          writing_ = false;
+          co_return;
+        }
+        taken.swap(outbox_);
+      }
+      std::size_t bytes = 0;
+      for (const auto& t : taken) bytes += t.size();
+      bool failed = false;
+      std::size_t i = 0;
+      while (i < taken.size() && !failed) {
+        std::string frame;
+        if (merger_ && taken.size() - i > 1) {
+          std::vector<std::string> run;
+          std::size_t run_bytes = 0;
+          while (i < taken.size() && (run.empty() || run_bytes + taken[i].size() <= kMergeBytes)) {
+            run_bytes += taken[i].size();
+            run.push_back(std::move(taken[i++]));
+          }
+          frame = run.size() == 1 ? std::move(run.front()) : merger_(run);
+        } else {
+          frame = std::move(taken[i++]);
+        }
+        ws_.text(true);
+        auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kUseTuple);
+        (void)n;
+        if (ec) failed = true;
+      }
+      taken.clear();
+      std::lock_guard lock(mu_);
+      buffered_ -= std::min<std::uint64_t>(buffered_, bytes);
+      if (failed) {
         closed_ = true;
-        beast::get_lowest_layer(ws_).cancel();
-        break;
+        outbox_.clear();
+        writing_ = false;
+        CancelSocket();
+        co_return;
       }
     }
-    outbox_.clear();
-    writing_ = false;
   }
 
   std::shared_ptr<void> keep_;
   beast::websocket::stream<Io&>& ws_;
   asio::any_io_executor ex_;
-  std::vector<std::string> outbox_;  // a vector: nothing allocated while idle
+  FrameMerger merger_;  // set before the first Send()
   const std::uint64_t max_buffered_;
-  std::uint64_t buffered_ = 0;  // bytes in the outbox and the frame being written
+  mutable std::mutex mu_;            // guards the fields below
+  std::vector<std::string> outbox_;  // a vector: nothing allocated while idle
+  std::uint64_t buffered_ = 0;       // bytes in the outbox and the frames being written
   bool writing_ = false;
   bool closed_ = false;
   bool overflowed_ = false;
@@ -785,7 +846,8 @@ void HttpServer::Shutdown(std::function<void()> on_drained) {
         if (c->close_websocket) {
           c->close_websocket();
         } else if (c->idle) {
-          c->socket.cancel();
+          beast::error_code gone;
+          c->socket.cancel(gone);  // it may be closed already
         }
       });
     }
