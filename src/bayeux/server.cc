@@ -42,7 +42,7 @@ json::object Server::Impl::Advice(std::int64_t interval) const {
 }
 
 json::object Server::Impl::Base(const json::object& m, std::string_view channel) {
-  json::object r;
+  json::object r(8);  // a reply has at most a handful of members: no rehash as they go in
   r["channel"] = channel;
   if (const json::value* id = m.if_contains("id"); id != nullptr && !id->is_null()) {
     r["id"] = *id;
@@ -219,12 +219,11 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
   {
     std::lock_guard lock(I.mu);
     Impl::Request q(ctx, messages.size(), I.clock.NowMs(), result);
-    const json::object invalid{{"successful", false},
-                               {"error", ErrorText(Reason::kMessageInvalid)}};
     for (auto& item : messages) {
       if (!item.is_object() || !ValidId(item.as_object())) {
         ++I.stats.invalid_messages;
-        q.replies.push_back(invalid);
+        q.replies.push_back(
+            json::object{{"successful", false}, {"error", ErrorText(Reason::kMessageInvalid)}});
         continue;
       }
       const json::object& m = item.as_object();
