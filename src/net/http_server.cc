@@ -268,6 +268,7 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Dispatch(tcp::socket& socket,
                                                          std::string& route, bool tls) {
   bool ok = true;
   HttpRequest request = MakeRequest(req, remote, tls, &ok);
+  req = {};  // its head is copied into `request`: a held request keeps it once, not twice
   if (!ok) co_return ErrorResponse(400, "malformed request target", request.path);
   const std::string origin(request.Header("origin"));
   const CorsCheck cors = CheckCors(options, origin, request.Header("host"), request.path, tls);
@@ -316,6 +317,8 @@ asio::awaitable<HttpResponse> HttpServer::Impl::Route(tcp::socket& socket,
   // connection's next request.
   if (!pending->response && buffer.size() == 0) buffer.shrink_to_fit();
   if (!pending->response) {
+    // The handler copied what it needs: a parked long-poll keeps no request.
+    request = HttpRequest{};
     pending->timer.emplace(ex);
     pending->timer->expires_at(asio::steady_timer::time_point::max());
   }
