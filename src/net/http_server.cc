@@ -379,7 +379,7 @@ asio::awaitable<std::unique_ptr<HttpServer::Impl::Upgrade>> HttpServer::Impl::Se
     // A busy plain connection usually has its next request waiting already: read it now into
     // the buffer it keeps, with no wait and no second read.
     if constexpr (std::is_same_v<Io, tcp::socket>) {
-      if (buffer.size() == 0 && served != 0) {
+      if (buffer.size() == 0 && served != 0 && io.non_blocking()) {  // it never blocks
         beast::error_code rec;
         const std::size_t n = io.read_some(buffer.prepare(4096), rec);  // non-blocking socket
         if (!rec) buffer.commit(n);
@@ -746,12 +746,12 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
 asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, std::uint64_t id) {
   auto self = shared_from_this();
   std::string remote;
-  {
-    beast::error_code ec;
-    const auto ep = conn->socket.remote_endpoint(ec);
-    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
-  }
   try {
+    {
+      beast::error_code ec;
+      const auto ep = conn->socket.remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
     if (conn->tls) {
       conn->ExpiresAfter(options.header_timeout);
       auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::server, kUseTuple);
