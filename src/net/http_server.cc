@@ -377,9 +377,11 @@ asio::awaitable<std::unique_ptr<HttpServer::Impl::Upgrade>> HttpServer::Impl::Se
     conn.idle = true;
     if (stopping.load()) break;
     // A busy plain connection usually has its next request waiting already: read it now into
-    // the buffer it keeps, with no wait and no second read.
+    // the buffer it keeps, with no wait and no second read. Not after a held request (it gave
+    // its buffer back; its client's next request is a round trip away).
     if constexpr (std::is_same_v<Io, tcp::socket>) {
-      if (buffer.size() == 0 && served != 0 && io.non_blocking()) {  // it never blocks
+      if (buffer.size() == 0 && buffer.capacity() != 0 && served != 0 &&
+          io.non_blocking()) {  // it never blocks
         beast::error_code rec;
         const std::size_t n = io.read_some(buffer.prepare(4096), rec);  // non-blocking socket
         if (!rec) buffer.commit(n);
