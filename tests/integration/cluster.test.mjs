@@ -107,7 +107,18 @@ describe('a 3-node cluster behind HAProxy', () => {
     const ports = [];
     for (let i = 0; i < n; i++) ports.push(await freePort());
     const config = (name) => baseToml() + clusterToml({ urls: nats.urls, node: name, stream, ...extra });
-    const nodes = await Promise.all(ports.map((port, i) => startNode({ name: `t${i + 1}`, config, port })));
+    // A port found free can be taken (as a source port) before the node binds it: such a node
+    // starts again on another one.
+    const nodes = await Promise.all(ports.map(async (_, i) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await startNode({ name: `t${i + 1}`, config, port: ports[i] });
+        } catch (e) {
+          if (attempt >= 3 || !/Address already in use/.test(e.message)) throw e;
+          ports[i] = await freePort();
+        }
+      }
+    }));
     return { nodes, ports, config };
   }
 
