@@ -182,6 +182,7 @@ class Conn {
   asio::awaitable<std::optional<http::response<http::string_body>>> Request(
       Shared& s, http::verb verb, const std::string& target, const std::string& body,
       const std::string& content_type, const std::string& token, std::string* cookie) {
+    std::string why;
     for (int attempt = 0; attempt < 2; ++attempt) {
       try {
         if (!open_) {
@@ -214,11 +215,15 @@ class Conn {
         }
         if (!res.keep_alive()) Close();
         co_return std::move(res);
-      } catch (const std::exception&) {
+      } catch (const std::exception& e) {
+        why = e.what();
         Close();
       }
     }
-    ++s.errors;
+    if (++s.errors <= 5) {  // the first few say why
+      std::fprintf(stderr, "%s %s: %s\n", std::string(http::to_string(verb)).c_str(),
+                   target.c_str(), why.c_str());
+    }
     co_return std::nullopt;
   }
 
@@ -439,6 +444,9 @@ asio::awaitable<void> JoinLongPolling(Shared& s, Client& c) {
   }
   json::array subs = SubscribeMessages(c);
   if (!subs.empty()) co_await c.send.Post(s, "/", subs, &c.cookie);
+  // --one-connection: the REST subscription opens it again for its one request; until then one
+  // socket per session (its connects) is open, or 10 000 sessions would need 20 000 descriptors.
+  if (s.opt.one_connection) c.send.Close();
   ++s.ready;
   co_await ConnectLoop(s, c);
 }
