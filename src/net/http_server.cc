@@ -160,9 +160,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::awaitable<bool> ServeRequest(Connection& conn, Io& io, beast::flat_buffer& buffer,
                                      std::uint32_t& served, const std::string& remote, bool tls,
                                      std::unique_ptr<Upgrade>& upgrade);
+  // A WebSocket in small coroutines, so that an open one keeps only the small frame of its read
+  // loop: OpenWebSocket() (checks, the refusal or the handshake) returns the open socket,
+  // ServeWebSocket() reads its messages, AwaitWriter() lets a running write finish.
   template <typename Io>
-  asio::awaitable<void> ServeWebSocket(std::shared_ptr<Connection> conn, Io& io,
-                                       std::unique_ptr<Upgrade> upgrade);
+  struct OpenWs;
+  template <typename Io>
+  asio::awaitable<std::unique_ptr<OpenWs<Io>>> OpenWebSocket(std::shared_ptr<Connection> conn,
+                                                             Io& io,
+                                                             std::unique_ptr<Upgrade> upgrade);
+  template <typename Io>
+  asio::awaitable<void> ServeWebSocket(std::unique_ptr<OpenWs<Io>> opened);
   asio::awaitable<HttpResponse> Route(tcp::socket& socket, beast::flat_buffer& buffer,
                                       HttpRequest& request, std::string& route);
   asio::awaitable<HttpResponse> Dispatch(tcp::socket& socket, beast::flat_buffer& buffer,
@@ -661,24 +669,63 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
   bool overflowed_ = false;
 };
 
+// The stream lives in a shared holder so that a writer still running after the read loop ends
+// cannot outlive it.
+template <typename Io>
+struct WsHolder {
+  WsHolder(std::shared_ptr<void> c, Io& io) : conn(std::move(c)), ws(io) {}
+  std::shared_ptr<void> conn;  // the Connection whose socket `ws` runs on
+  beast::websocket::stream<Io&> ws;
+};
+
 }  // namespace
 
 template <typename Io>
-asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connection> conn, Io& io,
-                                                       std::unique_ptr<Upgrade> upgrade) {
+struct HttpServer::Impl::OpenWs {
+  Connection* conn = nullptr;  // kept alive by `holder`
+  std::shared_ptr<WsHolder<Io>> holder;
+  std::shared_ptr<WsPeerImpl<Io>> peer;
+  std::shared_ptr<WsHandler> handler;
+  std::string path;
+};
+
+namespace {
+
+// The 403 of a refused upgrade, in its own frame (the open WebSocket's frames keep no response).
+template <typename Io>
+asio::awaitable<void> RefuseWebSocket(Io& io, const HttpResponse& answer, unsigned version) {
+  http::response<http::string_body> res{http::status::forbidden, version};
+  res.set(http::field::content_type, "application/json");
+  res.body() = answer.body;
+  res.prepare_payload();
+  auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
+  (void)wec;
+  (void)wn;
+}
+
+// Waits for a running write (it holds the stream) to finish before the connection is torn down.
+template <typename Io>
+asio::awaitable<void> AwaitWriter(const WsPeerImpl<Io>& peer) {
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  while (peer.Writing()) {
+    wait.expires_after(std::chrono::milliseconds(5));
+    co_await wait.async_wait(kUseTuple);
+  }
+}
+
+}  // namespace
+
+template <typename Io>
+asio::awaitable<std::unique_ptr<HttpServer::Impl::OpenWs<Io>>> HttpServer::Impl::OpenWebSocket(
+    std::shared_ptr<Connection> conn, Io& io, std::unique_ptr<Upgrade> upgrade) {
   namespace websocket = beast::websocket;
-  const std::string path = upgrade->request.path;  // kept after the upgrade request is freed
+  auto opened = std::make_unique<OpenWs<Io>>();
+  opened->path = upgrade->request.path;  // kept after the upgrade request is freed
   const HttpRequest& request = upgrade->request;
   conn->ExpiresNever();  // the WebSocket stream keeps its own timeouts
-  // The stream lives in a shared holder so that a writer still running after the read loop
-  // ends cannot outlive it.
-  struct Holder {
-    Holder(std::shared_ptr<Connection> c, Io& io) : conn(std::move(c)), ws(io) {}
-    std::shared_ptr<Connection> conn;
-    websocket::stream<Io&> ws;
-  };
-  auto holder = std::make_shared<Holder>(conn, io);
-  auto& ws = holder->ws;
+  opened->conn = conn.get();
+  opened->holder = std::make_shared<WsHolder<Io>>(conn, io);
+  auto& ws = opened->holder->ws;
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = options.header_timeout;
   timeouts.idle_timeout = options.idle_timeout;
@@ -687,30 +734,35 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
   ws.read_message_max(options.max_body_bytes);
   ws.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "tally"); }));
-  auto ex = co_await asio::this_coro::executor;
-  auto peer =
-      std::make_shared<WsPeerImpl<Io>>(holder, ws, ex, options.websocket_max_buffered_bytes);
+  opened->peer = std::make_shared<WsPeerImpl<Io>>(
+      opened->holder, ws, co_await asio::this_coro::executor, options.websocket_max_buffered_bytes);
   // A page of another origin may open a WebSocket only when the origin is listed (browsers send
   // Origin; a cross-site page must not ride on a user's credentials).
   const CorsCheck cors = CheckCors(options, request.Header("origin"), request.Header("host"),
                                    request.path, request.tls);
-  std::shared_ptr<WsHandler> handler =
-      cors.cross_origin && !cors.allowed ? nullptr : (*upgrade->accept)(request, peer);
-  if (!handler) {
-    http::response<http::string_body> res{http::status::forbidden, upgrade->head.version()};
-    res.set(http::field::content_type, "application/json");
-    res.body() = ErrorResponse(403, "WebSocket upgrade refused", request.path).body;
-    res.prepare_payload();
+  opened->handler =
+      cors.cross_origin && !cors.allowed ? nullptr : (*upgrade->accept)(request, opened->peer);
+  if (!opened->handler) {
     conn->ExpiresAfter(options.write_timeout);
-    auto [wec, wn] = co_await http::async_write(io, res, kUseTuple);
-    (void)wec;
-    (void)wn;
-    co_return;
+    co_await RefuseWebSocket(io, ErrorResponse(403, "WebSocket upgrade refused", request.path),
+                             upgrade->head.version());
+    co_return nullptr;
   }
   auto [aec] = co_await ws.async_accept(upgrade->head, kUseTuple);
-  upgrade.reset();  // the open WebSocket keeps nothing of its upgrade request
-  if (!aec) {
-    conn->close_websocket = [peer] { peer->Close(); };
+  if (aec) {
+    opened->peer->MarkClosed();
+    opened->handler->OnClose();
+    co_await AwaitWriter(*opened->peer);
+    co_return nullptr;
+  }
+  conn->close_websocket = [peer = opened->peer] { peer->Close(); };
+  co_return opened;  // the open WebSocket keeps nothing of its upgrade request
+}
+
+template <typename Io>
+asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::unique_ptr<OpenWs<Io>> opened) {
+  auto& ws = opened->holder->ws;
+  {
     beast::flat_buffer buffer;
     for (;;) {
       auto [ec, n] = co_await ws.async_read(buffer, kUseTuple);
@@ -722,27 +774,22 @@ asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::shared_ptr<Connectio
       std::string text = beast::buffers_to_string(buffer.data());
       buffer.consume(n);
       try {
-        handler->OnText(std::move(text));
+        opened->handler->OnText(std::move(text));
       } catch (const std::exception& e) {
-        TALLY_LOG_ERROR("websocket handler for {} threw: {}", path, e.what());
+        TALLY_LOG_ERROR("websocket handler for {} threw: {}", opened->path, e.what());
         break;
       }
     }
-    conn->close_websocket = nullptr;
   }
-  peer->MarkClosed();
-  if (peer->Overflowed()) {
+  opened->conn->close_websocket = nullptr;
+  opened->peer->MarkClosed();
+  if (opened->peer->Overflowed()) {
     ws_overflows.fetch_add(1);
     TALLY_LOG_WARN("websocket {}: closed, its client did not read (more than {} bytes waiting)",
-                   path, options.websocket_max_buffered_bytes);
+                   opened->path, options.websocket_max_buffered_bytes);
   }
-  handler->OnClose();
-  // Let a running write finish (it holds the stream) before the connection is torn down.
-  asio::steady_timer wait(ex);
-  while (peer->Writing()) {
-    wait.expires_after(std::chrono::milliseconds(5));
-    co_await wait.async_wait(kUseTuple);
-  }
+  opened->handler->OnClose();
+  co_await AwaitWriter(*opened->peer);
 }
 
 asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, std::uint64_t id) {
@@ -762,7 +809,9 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, 
         tls_failures.fetch_add(1);
       } else {
         if (auto upgrade = co_await ServeOn(conn, *conn->tls, remote, true)) {
-          co_await ServeWebSocket(conn, *conn->tls, std::move(upgrade));
+          if (auto opened = co_await OpenWebSocket(conn, *conn->tls, std::move(upgrade))) {
+            co_await ServeWebSocket(std::move(opened));
+          }
         }
         conn->ExpiresAfter(std::chrono::milliseconds(1000));
         auto [sec] = co_await conn->tls->async_shutdown(kUseTuple);
@@ -770,7 +819,9 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> conn, 
       }
     } else {
       if (auto upgrade = co_await ServeOn(conn, conn->socket, remote, false)) {
-        co_await ServeWebSocket(conn, conn->socket, std::move(upgrade));
+        if (auto opened = co_await OpenWebSocket(conn, conn->socket, std::move(upgrade))) {
+          co_await ServeWebSocket(std::move(opened));
+        }
       }
     }
   } catch (const std::exception& e) {
