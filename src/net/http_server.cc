@@ -142,8 +142,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_map<std::uint64_t, Entry> connections;
   std::function<void()> on_drained;
 
-  // A WebSocket upgrade ServeOn() read: served by ServeWebSocket() once ServeOn()'s frame (its
-  // read buffer, parser and response) is gone, so an open WebSocket does not keep them.
+  // A WebSocket upgrade ServeOn() read: served by OpenWebSocket() and ServeWebSocket() once
+  // ServeOn()'s frame (its read buffer, parser and response) is gone, so an open WebSocket does not
+  // keep them.
   struct Upgrade {
     http::request<http::string_body> head;
     const WsAcceptor* accept = nullptr;
@@ -161,8 +162,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                      std::uint32_t& served, const std::string& remote, bool tls,
                                      std::unique_ptr<Upgrade>& upgrade);
   // A WebSocket in small coroutines, so that an open one keeps only the small frame of its read
-  // loop: OpenWebSocket() (checks, the refusal or the handshake) returns the open socket,
-  // ServeWebSocket() reads its messages, AwaitWriter() lets a running write finish.
+  // loop: OpenWebSocket() (checks, the refusal or the handshake) returns the socket (null when
+  // refused), ServeWebSocket() reads its messages and closes it, AwaitWriter() lets a running
+  // write finish.
   template <typename Io>
   struct OpenWs;
   template <typename Io>
@@ -687,6 +689,7 @@ struct HttpServer::Impl::OpenWs {
   std::shared_ptr<WsPeerImpl<Io>> peer;
   std::shared_ptr<WsHandler> handler;
   std::string path;
+  bool accepted = false;  // false: the handshake failed (the handler is still told it closed)
 };
 
 namespace {
@@ -749,20 +752,16 @@ asio::awaitable<std::unique_ptr<HttpServer::Impl::OpenWs<Io>>> HttpServer::Impl:
     co_return nullptr;
   }
   auto [aec] = co_await ws.async_accept(upgrade->head, kUseTuple);
-  if (aec) {
-    opened->peer->MarkClosed();
-    opened->handler->OnClose();
-    co_await AwaitWriter(*opened->peer);
-    co_return nullptr;
-  }
-  conn->close_websocket = [peer = opened->peer] { peer->Close(); };
-  co_return opened;  // the open WebSocket keeps nothing of its upgrade request
+  upgrade.reset();  // the open WebSocket keeps nothing of its upgrade request
+  opened->accepted = !aec;
+  if (opened->accepted) conn->close_websocket = [peer = opened->peer] { peer->Close(); };
+  co_return opened;
 }
 
 template <typename Io>
 asio::awaitable<void> HttpServer::Impl::ServeWebSocket(std::unique_ptr<OpenWs<Io>> opened) {
   auto& ws = opened->holder->ws;
-  {
+  if (opened->accepted) {
     beast::flat_buffer buffer;
     for (;;) {
       auto [ec, n] = co_await ws.async_read(buffer, kUseTuple);
