@@ -1,4 +1,6 @@
 // Channel names, trailing wildcards, and the index of the sessions subscribed to each pattern.
+#include <algorithm>
+
 #include "bayeux/server_impl.h"
 
 namespace tally::bayeux {
@@ -60,10 +62,11 @@ void Server::Impl::Unsubscribe(Session& s, const std::string& pattern) {
 }
 
 std::vector<Server::Impl::Session*> Server::Impl::SubscribersOf(const std::string& channel) {
-  std::set<Session*> found;
+  // The subscriber sets of the patterns that match: usually one (the channel itself).
+  std::vector<const std::set<Session*>*> sets;
   auto add = [&](const std::string& pattern) {
     auto it = subscribers.find(pattern);
-    if (it != subscribers.end()) found.insert(it->second.begin(), it->second.end());
+    if (it != subscribers.end()) sets.push_back(&it->second);
   };
   add(channel);
   size_t slash = channel.rfind('/');
@@ -73,7 +76,16 @@ std::vector<Server::Impl::Session*> Server::Impl::SubscribersOf(const std::strin
     slash = channel.rfind('/', slash - 1);
   }
   add("/**");
-  return {found.begin(), found.end()};
+  std::vector<Session*> found;
+  if (sets.size() == 1) {
+    found.assign(sets.front()->begin(), sets.front()->end());  // ordered, without duplicates
+    return found;
+  }
+  // A session subscribed to several matching patterns gets the message once.
+  for (const auto* set : sets) found.insert(found.end(), set->begin(), set->end());
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  return found;
 }
 
 bool Server::Impl::MaySubscribe(std::string_view channel) const {

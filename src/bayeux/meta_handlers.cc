@@ -243,7 +243,7 @@ void Server::Impl::Publish(const json::object& m, const std::string& channel, Re
     // Serialized once for every subscriber.
     const MessagePtr message =
         MakeMessage(channel, data != nullptr ? json::serialize(*data) : std::string("null"));
-    for (Session* other : SubscribersOf(channel)) Enqueue(*other, message);
+    for (Session* other : SubscribersOf(channel)) Enqueue(*other, message, true);
     json::object r = Base(m, channel);
     r["successful"] = true;
     q.replies.push_back(std::move(r));

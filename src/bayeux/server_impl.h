@@ -144,7 +144,8 @@ struct Server::Impl {
   void Unhold(Session& s);
   void Wake(Session& s);
   static size_t Coalesce(std::vector<MessagePtr>& queue);
-  void Enqueue(Session& s, const MessagePtr& message);
+  // `subscribed`: the caller found the session through the subscriber index (no check again).
+  void Enqueue(Session& s, const MessagePtr& message, bool subscribed = false);
   // Moves the parked messages a new subscription `pattern` matches into the queue.
   void Unpark(Session& s, const std::string& pattern);
   [[nodiscard]] static bool Subscribed(const Session& s, std::string_view channel);

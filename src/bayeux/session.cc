@@ -155,8 +155,8 @@ void Server::Impl::Unpark(Session& s, const std::string& pattern) {
   for (auto& m : now) Enqueue(s, m);
 }
 
-void Server::Impl::Enqueue(Session& s, const MessagePtr& message) {
-  if (!Subscribed(s, message->channel)) {
+void Server::Impl::Enqueue(Session& s, const MessagePtr& message, bool subscribed) {
+  if (!subscribed && !Subscribed(s, message->channel)) {
     s.parked.push_back(message);
     if (s.parked.size() > options.max_queue) {
       stats.messages_coalesced += Coalesce(s.parked);
