@@ -56,13 +56,15 @@ Result<json::array> ParseMessages(std::string_view text) {
 
 // Every text Tally sends on a Bayeux WebSocket is a JSON array of messages; those that queued
 // up behind a frame being written go out as one array (one frame, one write).
-std::string JoinMessageArrays(std::vector<std::string>& texts) {
+// A pushed message (shared by every session it goes to) is one message object: it joins the
+// array as it is.
+std::string JoinMessageArrays(const std::vector<std::string_view>& texts) {
   std::size_t total = 2;
-  for (const auto& t : texts) total += t.size() + 1;
+  for (const auto t : texts) total += t.size() + 1;
   std::string out;
   out.reserve(total);
   out += '[';
-  for (const auto& t : texts) {
+  for (const auto t : texts) {
     std::string_view inner(t);
     if (inner.size() >= 2 && inner.front() == '[' && inner.back() == ']') {
       inner = inner.substr(1, inner.size() - 2);
@@ -96,7 +98,11 @@ class WsEndpoint final : public WsHandler {
     // on it: later messages on this socket need not carry the token again.
     if (result.authenticated) context_.principal = *result.authenticated;
     for (const auto& id : result.client_ids) {
-      if (attached_.insert(id).second) server_.Attach(id, reply);
+      if (!attached_.insert(id).second) continue;
+      server_.Attach(id, [weak](const bayeux::MessagePtr& message) {
+        // Aliasing: the peer keeps the message alive until its frame is built, no copy.
+        if (auto p = weak.lock()) p->SendShared({message, &message->text});
+      });
     }
   }
 

@@ -293,7 +293,7 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
   return result;
 }
 
-void Server::Attach(const std::string& client_id, Reply push) {
+void Server::Attach(const std::string& client_id, Push push) {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->sessions.find(client_id);
   if (it != impl_->sessions.end()) it->second->push = std::move(push);

@@ -78,6 +78,9 @@ struct Context {
 // array. Called outside the server's lock (so serialization and I/O never hold it up), except
 // for WebSocket pushes, which keep their order by going out under it.
 using Reply = std::function<void(std::string messages)>;
+// A WebSocket push of one message, shared by every session it goes to (its `text` is one
+// Bayeux message object, not an array: the transport frames it). Called with the lock held.
+using Push = std::function<void(const MessagePtr& message)>;
 
 struct HandleResult {
   std::vector<std::string> set_cookies;  // Set-Cookie values for the HTTP response
@@ -149,7 +152,7 @@ class Server {
   // extension is on); Detach() when the socket closes arms their expiry. `lost`: the socket was
   // cut with pushes it had not taken — the session's next connect refreshes every value it
   // follows, as a restored session's does (SetSessionResumed).
-  void Attach(const std::string& client_id, Reply push);
+  void Attach(const std::string& client_id, Push push);
   void Detach(const std::string& client_id, bool lost = false);
 
   // Queues a message for one session. A message for a channel the session has not subscribed

@@ -67,7 +67,7 @@ struct Server::Impl {
     bool restored = false;
     TimeMs expires = 0;  // 0: never (a connect is held)
     std::optional<Held> held;
-    Reply push;  // WebSocket without ack: events go out at once
+    Push push;  // WebSocket without ack: events go out at once
     bool ack = false;
     std::int64_t batch = 0;
     std::map<std::int64_t, std::vector<MessagePtr>> unacked;

@@ -498,7 +498,7 @@ TEST_F(BayeuxTest, Issue18ClosingTheWebSocketDoesNotDropALongPollOfTheSameSessio
   ws.transport = Transport::kWebSocket;
   const std::string id = Handshake(ws);
   int pushed = 0;
-  server_.Attach(id, [&pushed](std::string) { ++pushed; });
+  server_.Attach(id, [&pushed](const MessagePtr&) { ++pushed; });
   const Context http = Ctx("ann", "");
   const std::string connect =
       R"([{"channel":"/meta/connect","clientId":")" + id + R"(","connectionType":"long-polling"}])";
@@ -527,7 +527,7 @@ TEST_F(BayeuxTest, AWebSocketCutOffWithPushesLostRefreshesItsSessionAtTheNextCon
                 ws);
   };
   for (const auto& id : {cut, closed}) {
-    server_.Attach(id, [](std::string) {});
+    server_.Attach(id, [](const MessagePtr&) {});
     ASSERT_TRUE(connect(id));
   }
   EXPECT_TRUE(resumed.empty());

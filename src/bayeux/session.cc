@@ -169,14 +169,10 @@ void Server::Impl::Enqueue(Session& s, const MessagePtr& message, bool subscribe
     return;
   }
   if (s.push && !s.ack) {
-    // WebSocket: out at once, under the lock, so pushes keep their order on the socket.
+    // WebSocket: out at once, under the lock, so pushes keep their order on the socket; the
+    // message's text is shared, not copied per session.
     ++stats.messages_delivered;
-    std::string text;
-    text.reserve(message->text.size() + 2);
-    text += '[';
-    text += message->text;
-    text += ']';
-    s.push(std::move(text));
+    s.push(message);
     return;
   }
   s.queue.push_back(message);

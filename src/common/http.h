@@ -90,11 +90,16 @@ class WsPeer {
  public:
   virtual ~WsPeer() = default;
   virtual void Send(std::string text) = 0;
+  // A text shared with other connections (one serialized message pushed to many): kept, not
+  // copied, until its frame is built. With a frame merger it is a part that the merger always
+  // frames (alone, or joined with the texts queued next to it); without one, a frame of its own.
+  virtual void SendShared(std::shared_ptr<const std::string> text) = 0;
   virtual void Close() = 0;
   // Joins texts that queued up while an earlier frame was being written into the text of one
-  // frame (e.g. JSON arrays into one array); unset, each text is a frame of its own. Set before
-  // the first Send().
-  using FrameMerger = std::function<std::string(std::vector<std::string>& texts)>;
+  // frame (e.g. JSON arrays into one array); unset, each text is a frame of its own. A text of
+  // Send() queued alone is a frame as it is; shared texts go through the merger even alone. Set
+  // before the first Send().
+  using FrameMerger = std::function<std::string(const std::vector<std::string_view>& texts)>;
   virtual void SetFrameMerger(FrameMerger merger) { (void)merger; }
   // True once the connection was cut because the client did not take what was sent (more than
   // the server buffers per connection): what was queued for it is gone. Read in OnClose().

@@ -543,36 +543,9 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
 
   void SetFrameMerger(FrameMerger merger) override { merger_ = std::move(merger); }
 
-  void Send(std::string text) override {
-    bool start = false;
-    bool cut = false;
-    {
-      std::lock_guard lock(mu_);
-      if (closed_) return;
-      // A client that does not read: past the bound, cut it off rather than buffer for ever
-      // (the frames waiting are dropped; the application learns it in OnClose()).
-      if (buffered_ > 0 && buffered_ + text.size() > max_buffered_) {
-        overflowed_ = true;
-        closed_ = true;
-        outbox_.clear();
-        buffered_ = 0;
-        cut = true;
-      } else {
-        buffered_ += text.size();
-        outbox_.push_back(std::move(text));
-        start = !writing_;
-        writing_ = true;
-      }
-    }
-    if (cut) {
-      asio::post(ex_, [self = this->shared_from_this()] { self->CancelSocket(); });
-    } else if (start) {
-      // Posted (not dispatched) even from the strand: what the caller sends next in the same
-      // handler joins this write.
-      asio::post(ex_, [self = this->shared_from_this()] {
-        asio::co_spawn(self->ex_, self->WriteLoop(), asio::detached);
-      });
-    }
+  void Send(std::string text) override { Queue(Queued{std::move(text), nullptr}); }
+  void SendShared(std::shared_ptr<const std::string> text) override {
+    Queue(Queued{{}, std::move(text)});
   }
 
   void Close() override {
@@ -610,9 +583,52 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
   // At most this much queued text goes into one merged frame.
   static constexpr std::size_t kMergeBytes = 64 * 1024;
 
+  // A text waiting for its frame: the peer's own, or one shared with other connections.
+  struct Queued {
+    std::string own;
+    std::shared_ptr<const std::string> shared;
+    [[nodiscard]] std::string_view Text() const {
+      return shared ? std::string_view(*shared) : std::string_view(own);
+    }
+  };
+
+  void Queue(Queued text) {
+    const std::size_t size = text.Text().size();
+    bool start = false;
+    bool cut = false;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
+      // A client that does not read: past the bound, cut it off rather than buffer for ever
+      // (the frames waiting are dropped; the application learns it in OnClose()).
+      if (buffered_ > 0 && buffered_ + size > max_buffered_) {
+        overflowed_ = true;
+        closed_ = true;
+        outbox_.clear();
+        buffered_ = 0;
+        cut = true;
+      } else {
+        buffered_ += size;
+        outbox_.push_back(std::move(text));
+        start = !writing_;
+        writing_ = true;
+      }
+    }
+    if (cut) {
+      asio::post(ex_, [self = this->shared_from_this()] { self->CancelSocket(); });
+    } else if (start) {
+      // Posted (not dispatched) even from the strand: what the caller sends next in the same
+      // handler joins this write.
+      asio::post(ex_, [self = this->shared_from_this()] {
+        asio::co_spawn(self->ex_, self->WriteLoop(), asio::detached);
+      });
+    }
+  }
+
   asio::awaitable<void> WriteLoop() {
     auto self = this->shared_from_this();
-    std::vector<std::string> taken;
+    std::vector<Queued> taken;
+    std::vector<std::string_view> run;
     for (;;) {
       {
         std::lock_guard lock(mu_);
@@ -624,24 +640,30 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
         taken.swap(outbox_);
       }
       std::size_t bytes = 0;
-      for (const auto& t : taken) bytes += t.size();
+      for (const auto& t : taken) bytes += t.Text().size();
       bool failed = false;
       std::size_t i = 0;
       while (i < taken.size() && !failed) {
         std::string frame;
-        if (merger_ && taken.size() - i > 1) {
-          std::vector<std::string> run;
+        std::string_view out;
+        if (merger_ && (taken.size() - i > 1 || taken[i].shared)) {
+          run.clear();
           std::size_t run_bytes = 0;
-          while (i < taken.size() && (run.empty() || run_bytes + taken[i].size() <= kMergeBytes)) {
-            run_bytes += taken[i].size();
-            run.push_back(std::move(taken[i++]));
+          while (i < taken.size() &&
+                 (run.empty() || run_bytes + taken[i].Text().size() <= kMergeBytes)) {
+            run_bytes += taken[i].Text().size();
+            run.push_back(taken[i++].Text());
           }
-          frame = run.size() == 1 ? std::move(run.front()) : merger_(run);
+          frame = merger_(run);
+          out = frame;
+        } else if (taken[i].shared) {
+          out = *taken[i++].shared;  // written from the shared text itself
         } else {
-          frame = std::move(taken[i++]);
+          frame = std::move(taken[i++].own);
+          out = frame;
         }
         ws_.text(true);
-        auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kUseTuple);
+        auto [ec, n] = co_await ws_.async_write(asio::buffer(out.data(), out.size()), kUseTuple);
         (void)n;
         if (ec) failed = true;
       }
@@ -663,9 +685,9 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
   asio::any_io_executor ex_;
   FrameMerger merger_;  // set before the first Send()
   const std::uint64_t max_buffered_;
-  mutable std::mutex mu_;            // guards the fields below
-  std::vector<std::string> outbox_;  // a vector: nothing allocated while idle
-  std::uint64_t buffered_ = 0;       // bytes in the outbox and the frames being written
+  mutable std::mutex mu_;       // guards the fields below
+  std::vector<Queued> outbox_;  // a vector: nothing allocated while idle
+  std::uint64_t buffered_ = 0;  // bytes in the outbox and the frames being written
   bool writing_ = false;
   bool closed_ = false;
   bool overflowed_ = false;

@@ -39,11 +39,17 @@ class Peer final : public WsPeer {
  public:
   explicit Peer(std::function<void(std::string)> sent) : sent_(std::move(sent)) {}
   void Send(std::string text) override { sent_(std::move(text)); }
+  // As the server's peer: a shared text is framed by the merger even alone.
+  void SendShared(std::shared_ptr<const std::string> text) override {
+    sent_(merger_ ? merger_({*text}) : *text);
+  }
+  void SetFrameMerger(FrameMerger merger) override { merger_ = std::move(merger); }
   void Close() override { closed = true; }
   bool closed = false;
 
  private:
   std::function<void(std::string)> sent_;
+  FrameMerger merger_;
 };
 
 Who WhoOf(std::string_view w) {
