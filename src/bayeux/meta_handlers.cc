@@ -94,6 +94,8 @@ void Server::Impl::MetaHandshake(const json::object& m, Request& q) {
     q.result.set_cookies.push_back(cookie(options.session_cookie, s->id));
   }
   s->expires = q.now + options.interval_ms + options.max_interval_ms;
+  Due(*s, s->credentials_expire);
+  Due(*s, s->expires);
   const json::value* ext = m.if_contains("ext");
   s->ack = ext != nullptr && ext->is_object() && ext->as_object().contains("ack") &&
            ext->as_object().at("ack").is_bool() && ext->as_object().at("ack").as_bool();
@@ -168,6 +170,7 @@ void Server::Impl::MetaConnect(const json::object& m, Session& s,
     adv["multiple-clients"] = true;
     r["advice"] = std::move(adv);
     s.expires = q.now + options.multi_session_interval_ms + options.max_interval_ms;
+    Due(s, s.expires);
     q.replies.push_back(std::move(r));
   } else if (alone && !first && timeout > 0 && s.queue.empty()) {
     q.hold = Held{nullptr, std::move(r), q.now + timeout, 0, q.ctx.transport};
@@ -177,6 +180,7 @@ void Server::Impl::MetaConnect(const json::object& m, Session& s,
     r["advice"] = Advice(options.interval_ms);
     Drain(s, q.out, &r);
     s.expires = q.now + options.interval_ms + options.max_interval_ms;
+    Due(s, s.expires);
     q.replies.push_back(std::move(r));
   }
 }

@@ -161,6 +161,7 @@ std::shared_ptr<Server::Impl::Session> Server::Impl::Find(const json::object& m,
     return nullptr;
   }
   s->credentials_expire = std::max(s->credentials_expire, who->expires_at_ms);
+  Due(*s, s->credentials_expire);
   return s;
 }
 
@@ -253,6 +254,7 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
           continue;
         }
         if (s->expires != 0) s->expires = std::max(s->expires, q.now + I.options.max_interval_ms);
+        // (a later expiry: the session's entry in the sweeper's agenda comes first and re-arms)
         if (channel == "/meta/subscribe" || channel == "/meta/unsubscribe") {
           I.MetaSubscribe(m, channel, *s, q);
         } else if (channel == "/meta/disconnect") {
@@ -279,6 +281,7 @@ HandleResult Server::Handle(json::array messages, const Context& ctx, Reply repl
       result.held_client_id = q.hold_session->id;
       result.held_id = q.hold->id;
       q.hold_session->held = std::move(*q.hold);
+      I.Due(*q.hold_session, q.hold_session->held->deadline);
       ++I.held_by_browser[q.hold_session->browser];
       ++I.stats.held_connects;
     } else {
@@ -313,6 +316,7 @@ void Server::Detach(const std::string& client_id, bool lost) {
     if (s.held && s.held->transport == Transport::kWebSocket) I.Unhold(s);
     // Arm expiry: a session whose socket closed must not live forever.
     s.expires = I.clock.NowMs() + I.options.max_interval_ms;
+    I.Due(s, s.expires);
     if (lost) s.restored = true;
   }
 }
@@ -387,6 +391,7 @@ void Server::Abandon(const std::string& client_id, std::uint64_t held_id) {
     I.Unhold(s);
     ++I.stats.held_abandoned;
     s.expires = I.clock.NowMs() + I.options.max_interval_ms;
+    I.Due(s, s.expires);
   }
 }
 
@@ -397,13 +402,25 @@ void Server::Sweep() {
     const TimeMs now = I.clock.NowMs();
     std::vector<std::string> expired;
     std::vector<std::string> credentials_expired;
-    for (auto& [id, s] : I.sessions) {
-      if (s->credentials_expire != 0 && now >= s->credentials_expire) {
-        credentials_expired.push_back(id);
+    // Only the sessions with a deadline due (Impl::due), each looked at once per sweep.
+    while (!I.due.empty() && I.due.top().at <= now) {
+      const Impl::DueEntry entry = I.due.top();
+      I.due.pop();
+      auto it = I.sessions.find(entry.id);
+      if (it == I.sessions.end()) continue;  // ended since
+      Impl::Session& s = *it->second;
+      if (s.due_at != entry.at) continue;  // superseded by an earlier entry, which came first
+      s.due_at = 0;
+      if (s.credentials_expire != 0 && now >= s.credentials_expire) {
+        credentials_expired.push_back(entry.id);
         continue;
       }
-      if (s->held && now >= s->held->deadline) I.Wake(*s);
-      if (!s->held && s->expires != 0 && now >= s->expires) expired.push_back(id);
+      if (s.held && now >= s.held->deadline) I.Wake(s);
+      if (!s.held && s.expires != 0 && now >= s.expires) {
+        expired.push_back(entry.id);
+        continue;
+      }
+      I.Rearm(s, now);
     }
     for (const auto& id : expired) {
       ++I.stats.sessions_expired;
@@ -417,6 +434,23 @@ void Server::Sweep() {
   I.RunAfter();
 }
 
+void Server::Impl::Due(Session& s, TimeMs at) {
+  if (at == 0 || (s.due_at != 0 && s.due_at <= at)) return;  // it is looked at by then already
+  s.due_at = at;
+  due.push(DueEntry{at, s.id});
+}
+
+void Server::Impl::Rearm(Session& s, TimeMs now) {
+  TimeMs next = 0;
+  auto earliest = [&next](TimeMs t) {
+    if (t != 0 && (next == 0 || t < next)) next = t;
+  };
+  earliest(s.credentials_expire);
+  earliest(s.held ? s.held->deadline : s.expires);
+  // Never again in the same sweep (a deadline already past is looked at by the next one).
+  if (next != 0) Due(s, std::max(next, now + 1));
+}
+
 std::shared_ptr<Server::Impl::Session> Server::Impl::RestoreLocked(const Identity& identity) {
   auto s = std::make_shared<Session>();
   s->id = identity.client_id;
@@ -427,6 +461,7 @@ std::shared_ptr<Server::Impl::Session> Server::Impl::RestoreLocked(const Identit
   s->connected = true;
   s->restored = true;
   s->expires = clock.NowMs() + options.timeout_ms + options.max_interval_ms;
+  Due(*s, s->expires);
   sessions[identity.client_id] = s;
   by_principal[s->key].insert(identity.client_id);
   return s;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -74,6 +75,8 @@ struct Server::Impl {
     // The newest expiry of the credentials presented for this session (0: unknown): past it,
     // the session ends.
     TimeMs credentials_expire = 0;
+    // When the sweeper looks at this session next (its earliest entry in Impl::due; 0: none).
+    TimeMs due_at = 0;
   };
 
   // What one Handle() call builds up while its messages are handled in order.
@@ -113,6 +116,20 @@ struct Server::Impl {
   ServerStats stats;
   std::uint64_t next_held_id = 0;
 
+  // The sweeper's agenda: sessions by the time one of their deadlines (held connect, expiry,
+  // credentials) falls due, so that a sweep touches only those, never every session under the
+  // lock (16 ms per sweep at 9 000 sessions when it scanned them all). Kept lazily: an entry is
+  // pushed only when a deadline comes earlier than the session's entry; one that fires re-arms
+  // from the session's deadlines then; entries of ended sessions, or superseded ones, are skipped.
+  struct DueEntry {
+    TimeMs at = 0;
+    std::string id;
+  };
+  struct LaterFirst {
+    bool operator()(const DueEntry& a, const DueEntry& b) const { return a.at > b.at; }
+  };
+  std::priority_queue<DueEntry, std::vector<DueEntry>, LaterFirst> due;
+
   // Work to run after the lock is released (callbacks into the application, replies).
   std::vector<std::function<void()>> after;
 
@@ -138,6 +155,11 @@ struct Server::Impl {
   json::object Expired(const json::object& m, std::string_view channel);
   // Ends sessions whose credentials expired (Sweep).
   void EndExpired(Session& s);
+  // Call after setting one of the session's deadlines to `at` (0: none): the sweeper looks at
+  // the session by then.
+  void Due(Session& s, TimeMs at);
+  // After the sweeper looked at the session: its next look, at its earliest deadline.
+  void Rearm(Session& s, TimeMs now);
 
   // session.cc
   void Drain(Session& s, std::vector<Piece>& out, json::object* connect_reply);

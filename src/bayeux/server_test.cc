@@ -182,6 +182,46 @@ TEST_F(BayeuxTest, SessionsWithoutConnectsExpireAfterMaxInterval) {
   EXPECT_EQ(server_.Stats().sessions_expired, 1u);
 }
 
+// The sweeper looks only at sessions with a deadline due (its agenda), so each must come up
+// at its own deadline, also when that deadline moved after it was first set.
+TEST_F(BayeuxTest, TheSweeperEndsEachSessionAtItsOwnDeadline) {
+  const auto connect = [](const std::string& id) {
+    return R"([{"channel":"/meta/connect","connectionType":"long-polling","clientId":")" + id +
+           "\"}]";
+  };
+  const std::string idle = Handshake(Ctx("ann", "b1"));  // expires at +10 s
+  const std::string busy = Handshake(Ctx("ann", "b2"));
+  const std::string held = Handshake(Ctx("ann", "b3"));
+  ASSERT_TRUE(Send(connect(held), Ctx("ann", "b3")));  // the first connect: answered at once
+  clock_.AdvanceMs(5'000);
+  // Any message pushes the expiry out (to +15 s); a second connect is held (until +35 s).
+  ASSERT_TRUE(Send(R"([{"channel":"/meta/subscribe","subscription":"/statistics/v3/updates",)"
+                   R"("clientId":")" +
+                       busy + "\"}]",
+                   Ctx("ann", "b2")));
+  std::optional<json::array> later;
+  ASSERT_FALSE(Send(connect(held), Ctx("ann", "b3"), &later));
+  clock_.AdvanceMs(5'001);  // +10 s
+  server_.Sweep();
+  EXPECT_FALSE(server_.HasSession(idle));
+  EXPECT_TRUE(server_.HasSession(busy));
+  EXPECT_TRUE(server_.HasSession(held));
+  clock_.AdvanceMs(5'000);  // +15 s
+  server_.Sweep();
+  EXPECT_FALSE(server_.HasSession(busy));
+  EXPECT_TRUE(server_.HasSession(held));
+  EXPECT_FALSE(later);
+  clock_.AdvanceMs(20'000);  // +35 s: the held connect's timeout
+  server_.Sweep();
+  ASSERT_TRUE(later) << "the held connect was not answered at its timeout";
+  EXPECT_TRUE(server_.HasSession(held));
+  clock_.AdvanceMs(10'001);  // no connect since: it expires
+  server_.Sweep();
+  EXPECT_FALSE(server_.HasSession(held));
+  EXPECT_EQ(server_.Stats().sessions_expired, 3u);
+  EXPECT_EQ(server_.Stats().sessions, 0u);
+}
+
 TEST_F(BayeuxTest, AnOverflowingQueueKeepsTheNewestValuePerStatistic) {
   const std::string id = Handshake(Ctx());
   Send(R"([{"id":"2","channel":"/meta/subscribe","subscription":["/statistics/v3/updates",)"

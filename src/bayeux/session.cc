@@ -79,6 +79,7 @@ void Server::Impl::Wake(Session& s) {
   Drain(s, out, &held.connect_reply);
   out.emplace_back(std::move(held.connect_reply));
   s.expires = clock.NowMs() + options.interval_ms + options.max_interval_ms;
+  Due(s, s.expires);
   ReplyLater(std::move(held.reply), std::move(out));
 }
 
