@@ -2,7 +2,8 @@
 
 #include <boost/json.hpp>
 
-#include <map>
+#include <string_view>
+#include <unordered_map>
 
 #include "api/values.h"
 
@@ -54,22 +55,32 @@ void Updates::Statistics(UpdateItems items, std::string only_session) {
   if (server_ == nullptr || items.empty()) return;
   auto shared = std::make_shared<UpdateItems>(std::move(items));
   Run([server = server_, shared, only = std::move(only_session)] {
-    // One message per destination: a session, or every session of a principal.
-    std::map<std::pair<std::string, std::string>, std::vector<bayeux::Message::Part>> groups;
+    // One message per destination: a session, or every session of a principal; destinations
+    // in the order they first appear. Keys are views of the targets' strings (kept by `shared`).
+    struct Group {
+      bayeux::Delivery to;
+      std::vector<bayeux::Message::Part> parts;
+    };
+    std::vector<Group> groups;
+    std::unordered_map<std::string_view, size_t> by_session;
+    std::unordered_map<std::string_view, size_t> by_principal;
     for (const auto& [target, value] : *shared) {
       const std::string& session = only.empty() ? target->session : only;
-      groups[{session.empty() ? target->principal_key : std::string(), session}].push_back(
+      const bool principal = session.empty();
+      const std::string_view to = principal ? target->principal_key : session;
+      auto [it, fresh] = (principal ? by_principal : by_session).try_emplace(to, groups.size());
+      if (fresh) groups.push_back(Group{bayeux::Delivery{to, principal, nullptr}, {}});
+      groups[it->second].parts.push_back(
           bayeux::Message::Part{EntryKey(*target), EntryText(*target, value)});
     }
-    for (auto& [dest, parts] : groups) {
-      auto message =
-          bayeux::MakeKeyedMessage(kUpdatesChannel, kUpdateHead, std::move(parts), kUpdateTail);
-      if (!dest.second.empty()) {
-        server->DeliverToSession(dest.second, std::move(message));
-      } else {
-        server->DeliverToPrincipal(dest.first, std::move(message));
-      }
+    std::vector<bayeux::Delivery> deliveries;
+    deliveries.reserve(groups.size());
+    for (auto& g : groups) {
+      g.to.message =
+          bayeux::MakeKeyedMessage(kUpdatesChannel, kUpdateHead, std::move(g.parts), kUpdateTail);
+      deliveries.push_back(std::move(g.to));
     }
+    server->Deliver(deliveries);  // one hold of the CometD lock for all of them
   });
 }
 

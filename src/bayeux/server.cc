@@ -335,6 +335,34 @@ void Server::DeliverToSession(const std::string& client_id, MessagePtr message) 
   I.RunAfter();
 }
 
+void Server::Deliver(const std::vector<Delivery>& deliveries) {
+  auto& I = *impl_;
+  {
+    std::lock_guard lock(I.mu);
+    for (const Delivery& d : deliveries) {
+      if (!d.principal) {
+        auto it = I.sessions.find(d.to);
+        if (it == I.sessions.end()) {
+          ++I.stats.dropped_no_session;
+        } else {
+          I.Enqueue(*it->second, d.message);
+        }
+        continue;
+      }
+      auto p = I.by_principal.find(d.to);
+      if (p == I.by_principal.end()) {
+        ++I.stats.dropped_no_session;
+        continue;
+      }
+      for (const auto& id : p->second) {
+        auto it = I.sessions.find(id);
+        if (it != I.sessions.end()) I.Enqueue(*it->second, d.message);
+      }
+    }
+  }
+  I.RunAfter();
+}
+
 void Server::DeliverToPrincipal(const std::string& principal_key, MessagePtr message) {
   auto& I = *impl_;
   {

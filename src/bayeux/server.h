@@ -82,6 +82,13 @@ using Reply = std::function<void(std::string messages)>;
 // Bayeux message object, not an array: the transport frames it). Called with the lock held.
 using Push = std::function<void(const MessagePtr& message)>;
 
+// One message of a batch (Server::Deliver): to one session, or to every session of a principal.
+struct Delivery {
+  std::string_view to;     // a clientId, or with `principal` a principal key
+  bool principal = false;  // ("tenant\\subject")
+  MessagePtr message;
+};
+
 struct HandleResult {
   std::vector<std::string> set_cookies;  // Set-Cookie values for the HTTP response
   std::vector<std::string> client_ids;   // sessions this request touched (WebSocket bookkeeping)
@@ -160,6 +167,9 @@ class Server {
   // before its /meta/subscribe is answered), never dropped silently; a session that no longer
   // exists is counted.
   void DeliverToSession(const std::string& client_id, MessagePtr message);
+  // Many deliveries in one hold of the lock, in order (as DeliverToSession/DeliverToPrincipal
+  // one after the other).
+  void Deliver(const std::vector<Delivery>& deliveries);
   // ... for every session of a principal ("tenant\\subject").
   void DeliverToPrincipal(const std::string& principal_key, MessagePtr message);
   // ... for every session of a tenant.

@@ -102,10 +102,20 @@ struct Server::Impl {
 
   const Options& options;
   const Clock& clock;
+  // Looked up by std::string or std::string_view alike (no key copied for a lookup).
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  template <typename V>
+  using ByText = std::unordered_map<std::string, V, TextHash, std::equal_to<>>;
+
   mutable std::mutex mu;
-  std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
-  std::unordered_map<std::string, std::set<std::string>> by_principal;  // key → client ids
-  std::unordered_map<std::string, int> held_by_browser;                 // browser → held connects
+  ByText<std::shared_ptr<Session>> sessions;
+  ByText<std::set<std::string>> by_principal;            // key → client ids
+  std::unordered_map<std::string, int> held_by_browser;  // browser → held connects
   // Channel pattern → sessions subscribed to it (publish fan-out without scanning sessions).
   std::unordered_map<std::string, std::set<Session*>> subscribers;
   TokenVerifier verify;

@@ -222,6 +222,44 @@ TEST_F(BayeuxTest, TheSweeperEndsEachSessionAtItsOwnDeadline) {
   EXPECT_EQ(server_.Stats().sessions, 0u);
 }
 
+TEST_F(BayeuxTest, ABatchOfDeliveriesReachesSessionsAndPrincipalsInOrder) {
+  const auto subscribe = [this](const std::string& id, const Context& ctx) {
+    ASSERT_TRUE(Send(R"([{"channel":"/meta/subscribe","subscription":"/statistics/v3/updates",)"
+                     R"("clientId":")" +
+                         id + "\"}]",
+                     ctx));
+  };
+  const std::string a = Handshake(Ctx("ann", "b1"));
+  const std::string b = Handshake(Ctx("ann", "b2"));
+  const std::string c = Handshake(Ctx("bob", "b3"));
+  subscribe(a, Ctx("ann", "b1"));
+  subscribe(b, Ctx("ann", "b2"));
+  subscribe(c, Ctx("bob", "b3"));
+  const auto message = [](int v) {
+    return MakeMessage("/statistics/v3/updates", "{\"v\":" + std::to_string(v) + "}");
+  };
+  server_.Deliver({{a, false, message(1)},
+                   {"acme\\ann", true, message(2)},
+                   {"no-such-session", false, message(3)},
+                   {a, false, message(4)}});
+  const auto values = [this](const std::string& id, const Context& ctx) {
+    std::vector<std::int64_t> v;
+    auto r = Send(
+        R"([{"channel":"/meta/connect","connectionType":"long-polling","clientId":")" + id + "\"}]",
+        ctx);
+    EXPECT_TRUE(r);
+    if (!r) return v;
+    for (const auto& m : *r) {
+      if (m.at("channel") == "/statistics/v3/updates") v.push_back(m.at("data").at("v").as_int64());
+    }
+    return v;
+  };
+  EXPECT_EQ(values(a, Ctx("ann", "b1")), (std::vector<std::int64_t>{1, 2, 4}));
+  EXPECT_EQ(values(b, Ctx("ann", "b2")), (std::vector<std::int64_t>{2}));
+  EXPECT_TRUE(values(c, Ctx("bob", "b3")).empty());
+  EXPECT_EQ(server_.Stats().dropped_no_session, 1u);
+}
+
 TEST_F(BayeuxTest, AnOverflowingQueueKeepsTheNewestValuePerStatistic) {
   const std::string id = Handshake(Ctx());
   Send(R"([{"id":"2","channel":"/meta/subscribe","subscription":["/statistics/v3/updates",)"

@@ -43,7 +43,22 @@ MessagePtr MakeKeyedMessage(std::string_view channel, std::string head,
   m->head = std::move(head);
   m->parts = std::move(parts);
   m->tail = std::move(tail);
-  m->text = WholeText(channel, KeyedData(*m));
+  // The whole text in one pass (no intermediate data string).
+  std::string quoted = json::serialize(json::string(channel));
+  size_t size = quoted.size() + m->head.size() + m->tail.size() + m->parts.size() + 24;
+  for (const auto& p : m->parts) size += p.text.size();
+  std::string& text = m->text;
+  text.reserve(size);
+  text += R"({"channel":)";
+  text += quoted;
+  text += R"(,"data":)";
+  text += m->head;
+  for (size_t i = 0; i < m->parts.size(); ++i) {
+    if (i > 0) text += ',';
+    text += m->parts[i].text;
+  }
+  text += m->tail;
+  text += '}';
   return m;
 }
 
