@@ -2,10 +2,13 @@
 
 #include <boost/json.hpp>
 
+#include <charconv>
+
 #include <string_view>
 #include <unordered_map>
 
 #include "api/values.h"
+#include "common/json_text.h"
 
 namespace tally::api {
 namespace json = boost::json;
@@ -27,20 +30,40 @@ std::string EntryKey(const UpdateTarget& t) {
 }  // namespace
 
 std::string Updates::EntryText(const UpdateTarget& t, const stats::StatValue& v) {
-  // Built in an arena on the stack: an entry and its value are a dozen small objects and
-  // strings, and only their text is kept.
-  unsigned char arena[2048];
-  json::monotonic_resource mr(arena, sizeof arena);
-  const json::storage_ptr sp(&mr);
-  json::object o(7, sp);
-  o["subscriptionId"] = t.subscription_id;
-  o["statisticId"] = t.statistic_id;
-  if (!t.name.empty()) o["name"] = t.name;
-  o["objectId"] = t.object_id;
-  o["objectType"] = t.object_type;
-  o["value"] = ValueJson(v, sp);
-  o["timestamp"] = v.timestamp;
-  return json::serialize(o);
+  // Written straight out (the members in the order REST shows them); only the value goes
+  // through a JSON tree, built in an arena on the stack.
+  std::string out;
+  out.reserve(160 + t.subscription_id.size() + t.statistic_id.size() + t.name.size() +
+              t.object_id.size() + t.object_type.size());
+  out += R"({"subscriptionId":)";
+  AppendJsonString(out, t.subscription_id);
+  out += R"(,"statisticId":)";
+  AppendJsonString(out, t.statistic_id);
+  if (!t.name.empty()) {
+    out += R"(,"name":)";
+    AppendJsonString(out, t.name);
+  }
+  out += R"(,"objectId":)";
+  AppendJsonString(out, t.object_id);
+  out += R"(,"objectType":)";
+  AppendJsonString(out, t.object_type);
+  out += R"(,"value":)";
+  {
+    unsigned char arena[2048];
+    json::monotonic_resource mr(arena, sizeof arena);
+    const json::storage_ptr sp(&mr);
+    json::serializer sr;
+    const json::value value = ValueJson(v, sp);
+    sr.reset(&value);
+    char buf[512];
+    while (!sr.done()) out += sr.read(buf);
+  }
+  out += R"(,"timestamp":)";
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, v.timestamp).ptr;
+  out.append(digits, end);
+  out += '}';
+  return out;
 }
 
 void Updates::Run(std::function<void()> work) {
