@@ -100,7 +100,8 @@ class WsEndpoint final : public WsHandler {
     for (const auto& id : result.client_ids) {
       if (!attached_.insert(id).second) continue;
       server_.Attach(id, [weak](const bayeux::MessagePtr& message) {
-        // Aliasing: the peer keeps the message alive until its frame is built, no copy.
+        // Aliasing: the peer keeps the message alive until its frame is built (no copy per
+        // session; the frame is built from the shared texts once, by the writer).
         if (auto p = weak.lock()) p->SendShared({message, &message->text});
       });
     }

@@ -94,8 +94,9 @@ void Server::Impl::MetaHandshake(const json::object& m, Request& q) {
     q.result.set_cookies.push_back(cookie(options.session_cookie, s->id));
   }
   s->expires = q.now + options.interval_ms + options.max_interval_ms;
-  Due(*s, s->credentials_expire);
+  // The expiry first: the credentials' (usually later) adds no entry to the agenda then.
   Due(*s, s->expires);
+  Due(*s, s->credentials_expire);
   const json::value* ext = m.if_contains("ext");
   s->ack = ext != nullptr && ext->is_object() && ext->as_object().contains("ack") &&
            ext->as_object().at("ack").is_bool() && ext->as_object().at("ack").as_bool();

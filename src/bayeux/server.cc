@@ -432,7 +432,8 @@ void Server::Sweep() {
     std::vector<std::string> credentials_expired;
     // Only the sessions with a deadline due (Impl::due), each looked at once per sweep.
     while (!I.due.empty() && I.due.top().at <= now) {
-      const Impl::DueEntry entry = I.due.top();
+      // Moved out (top() is const only so that the order cannot be broken; it is popped next).
+      const Impl::DueEntry entry = std::move(const_cast<Impl::DueEntry&>(I.due.top()));
       I.due.pop();
       auto it = I.sessions.find(entry.id);
       if (it == I.sessions.end()) continue;  // ended since

@@ -75,16 +75,17 @@ struct Context {
 };
 
 // Completes one request (or one WebSocket frame) with its reply messages: the text of a JSON
-// array. Called outside the server's lock (so serialization and I/O never hold it up), except
-// for WebSocket pushes, which keep their order by going out under it.
+// array. Called outside the server's lock (so serialization and I/O never hold it up).
 using Reply = std::function<void(std::string messages)>;
 // A WebSocket push of one message, shared by every session it goes to (its `text` is one
-// Bayeux message object, not an array: the transport frames it). Called with the lock held.
+// Bayeux message object, not an array: the transport frames it). Called with the lock held, so
+// that pushes keep their order on the socket.
 using Push = std::function<void(const MessagePtr& message)>;
 
 // One message of a batch (Server::Deliver): to one session, or to every session of a principal.
 struct Delivery {
-  std::string_view to;     // a clientId, or with `principal` a principal key
+  std::string_view to;     // a clientId, or with `principal` a principal key (a view: valid
+                           // until Deliver() returns)
   bool principal = false;  // ("tenant\\subject")
   MessagePtr message;
 };

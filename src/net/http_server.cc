@@ -654,7 +654,11 @@ class WsPeerImpl final : public WsPeer, public std::enable_shared_from_this<WsPe
             run_bytes += taken[i].Text().size();
             run.push_back(taken[i++].Text());
           }
-          frame = merger_(run);
+          if (run.size() == 1 && !taken[i - 1].shared) {
+            frame = std::move(taken[i - 1].own);  // a frame as it is (e.g. a reply past the cap)
+          } else {
+            frame = merger_(run);
+          }
           out = frame;
         } else if (taken[i].shared) {
           out = *taken[i++].shared;  // written from the shared text itself
