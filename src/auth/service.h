@@ -19,6 +19,7 @@
 #include "common/errc.h"
 #include "common/http.h"
 #include "common/principal.h"
+#include "common/string_hash.h"
 #include "config/config.h"
 
 namespace tally::auth {
@@ -82,11 +83,7 @@ class AuthService final {
     std::int64_t expires_at_ms = 0;
   };
   mutable std::mutex cache_mu_;
-  struct TokenHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  mutable std::unordered_map<std::string, Verified, TokenHash, std::equal_to<>> cache_;
+  mutable std::unordered_map<std::string, Verified, StringHash, std::equal_to<>> cache_;
 };
 
 }  // namespace tally::auth

@@ -23,6 +23,7 @@
 #include "bayeux/errors.h"
 #include "bayeux/server.h"
 #include "common/errc.h"
+#include "common/string_hash.h"
 
 namespace tally::bayeux {
 
@@ -103,14 +104,8 @@ struct Server::Impl {
   const Options& options;
   const Clock& clock;
   // Looked up by std::string or std::string_view alike (no key copied for a lookup).
-  struct TextHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
   template <typename V>
-  using ByText = std::unordered_map<std::string, V, TextHash, std::equal_to<>>;
+  using ByText = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
   mutable std::mutex mu;
   ByText<std::shared_ptr<Session>> sessions;

@@ -31,6 +31,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "common/binary.h"
+#include "common/string_hash.h"
 #include "stats/definition.h"
 #include "stats/engine.h"
 #include "stats/notifier.h"
@@ -92,15 +93,10 @@ inline bool IsOneUnit(ObjectType type, Subject subject) {
   return false;
 }
 
-// Hash of strings for the engine's maps: transparent, so a lookup by string_view builds no
-// string.
-struct StringKeyHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-};
-// The engine's string-keyed maps: open addressing (one probe sequence, no node per entry).
+// The engine's string-keyed maps: open addressing (one probe sequence, no node per entry), a
+// transparent hash (a lookup by string_view builds no string).
 template <typename V>
-using StringMap = boost::unordered_flat_map<std::string, V, StringKeyHash, std::equal_to<>>;
+using StringMap = boost::unordered_flat_map<std::string, V, StringHash, std::equal_to<>>;
 
 using UnitStatus = StatRef::UnitStatus;
 

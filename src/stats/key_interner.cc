@@ -10,10 +10,6 @@ KeyInterner& KeyInterner::Global() {
   return interner;
 }
 
-size_t KeyInterner::Hash::operator()(std::string_view s) const noexcept {
-  return std::hash<std::string_view>{}(s);
-}
-
 std::uint32_t KeyInterner::Intern(std::string_view tenant, std::string_view key) {
   if (key.empty()) return 0;
   std::string full;

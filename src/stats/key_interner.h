@@ -14,6 +14,8 @@
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include "common/string_hash.h"
+
 namespace tally::stats {
 
 class KeyInterner final {
@@ -26,12 +28,8 @@ class KeyInterner final {
   [[nodiscard]] std::uint32_t Size() const;
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept;
-  };
   mutable std::shared_mutex mu_;
-  boost::unordered_flat_map<std::string, std::uint32_t, Hash, std::equal_to<>> ids_;
+  boost::unordered_flat_map<std::string, std::uint32_t, StringHash, std::equal_to<>> ids_;
 };
 
 }  // namespace tally::stats
